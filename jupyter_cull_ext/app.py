@@ -1,0 +1,246 @@
+"""The jupyter_server extension: configuration and wiring.
+
+At *link* time (before jupyter_server creates its kernel and terminal managers) our traits
+are resolved against the standard knobs and pushed into the server's config, so the live
+managers carry the effective values. At *load* time the activity model is attached to the
+web application: finished requests are classified, and ``web_app.last_activity()`` is
+replaced by the refined value, so ``/api/status``, jupyter_server's own idle check and hub
+reports all agree with our deadlines. At *start* the enforcer's timer begins.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Bool, Int, List, TraitError, Unicode, default, validate
+
+from . import knobs
+from .activity import DEFAULT_COUNTED_REQUESTS, ActivityTracker, RequestClassifier
+from .enforce import Enforcer
+from .handlers import default_handlers
+
+ENV_MAX_AGE = "JUPYTER_CULL_MAX_AGE"
+ENV_STARTED = "JUPYTER_CULL_SERVER_STARTED"
+
+OURS_ONLY = ("warn_before", "keepalive_max", "max_age")
+
+
+def _seconds_trait(default_value: int, help: str) -> Int:
+    return Int(default_value, help=help).tag(config=True)
+
+
+class CullExt(ExtensionApp):
+    """Culling that counts only a person or real work, enforced at its deadlines."""
+
+    name = "jupyter_cull_ext"
+
+    kernel_idle_timeout = _seconds_trait(3600, """
+        Seconds a kernel may stay idle (no execution, completion, inspection or comm traffic)
+        before it is shut down; 0 disables kernel culling. Default for
+        MappingKernelManager.cull_idle_timeout, which wins when set explicitly. A kernelspec's
+        metadata.cull_idle_timeout overrides it for that kernel. If longer than the server
+        idle timeout (and not set explicitly), it is lowered to it.""")
+    kernel_cull_interval = _seconds_trait(60, """
+        Seconds between jupyter_server's own kernel-culling sweeps, which we keep only as a
+        backstop: kernels are culled at their deadline, not on this sweep. Default for
+        MappingKernelManager.cull_interval. Lowered to the kernel idle timeout if longer.""")
+    cull_busy = Bool(False, help="""
+        Cull kernels that are busy (running code). Off by default: a busy kernel is doing real
+        work, and counts as activity for the kernel and the server for as long as it is busy.
+        Default for MappingKernelManager.cull_busy.""").tag(config=True)
+    cull_connected = Bool(True, help="""
+        Cull idle kernels even while a client is connected. On by default because JupyterLab
+        keeps a kernel's websocket open for as long as its notebook is open, so with False no
+        notebook kernel of an open (even unattended) tab would ever be culled. Default for
+        MappingKernelManager.cull_connected.""").tag(config=True)
+    terminal_idle_timeout = _seconds_trait(3600, """
+        Seconds a terminal may go without input or output before it is closed; 0 disables
+        terminal culling. Default for TerminalManager.cull_inactive_timeout. If longer than
+        the server idle timeout (and not set explicitly), it is lowered to it.""")
+    terminal_cull_interval = _seconds_trait(60, """
+        Seconds between jupyter_server_terminals' own culling sweeps (a backstop; terminals
+        are closed at their deadline). Default for TerminalManager.cull_interval.""")
+    server_idle_timeout = _seconds_trait(3600, """
+        Seconds the server may go without any activity that counts (a person or real work;
+        a busy kernel is activity) before it shuts itself down, kernels and terminals with
+        it; 0 never stops it for idleness. Unlike jupyter_server's own rule, an idle kernel
+        does not keep the server up. Default for ServerApp.shutdown_no_activity_timeout,
+        which wins when set explicitly.""")
+    warn_before = _seconds_trait(600, """
+        Seconds before a server stop (idle or max age) that users are warned (status
+        `warn_at`). Lowered to half the server idle timeout or max age if not shorter.""")
+    keepalive_max = _seconds_trait(86400, """
+        Longest keep-alive (seconds) a user may request through POST api/cull/keepalive; a
+        keep-alive keeps the server, its kernels and terminals up until it ends but never
+        moves the max-age deadline. 0 disables keep-alive.""")
+    max_age = Int(help=f"""
+        Seconds after `server_started` at which the server stops however active it is; 0
+        means no max age. Defaults to ${ENV_MAX_AGE} (set by the hub companion).""").tag(
+        config=True)
+    server_started = Unicode(help=f"""
+        When this server was requested (ISO 8601 with a timezone), the start of its max age.
+        Defaults to ${ENV_STARTED} (the hub's `started`, passed by the hub companion), else
+        the moment this server started.""").tag(config=True)
+    counted_requests = List(Unicode(), default_value=list(DEFAULT_COUNTED_REQUESTS), help="""
+        Requests that count as a person doing something: regular expressions matched against
+        "METHOD path", path relative to base_url (e.g. "POST api/contents(/.*)?"). Background
+        polls (GETs) should not be listed: an unattended tab would keep the server alive.
+        """).tag(config=True)
+
+    @default("max_age")
+    def _max_age_from_env(self) -> int:
+        raw = os.environ.get(ENV_MAX_AGE, "").strip()
+        if not raw:
+            return 0
+        try:
+            return knobs.seconds(f"{ENV_MAX_AGE} (CullExt.max_age)", raw)
+        except knobs.ConfigError as e:
+            raise TraitError(str(e)) from None
+
+    @default("server_started")
+    def _started_from_env(self) -> str:
+        return os.environ.get(ENV_STARTED, "").strip()
+
+    @validate(
+        "kernel_idle_timeout", "kernel_cull_interval", "terminal_idle_timeout",
+        "terminal_cull_interval", "server_idle_timeout", "warn_before", "keepalive_max",
+        "max_age",
+    )
+    def _non_negative(self, proposal: Any) -> int:
+        name, value = proposal["trait"].name, proposal["value"]
+        if value < 0:
+            raise TraitError(f"CullExt.{name}={value!r} is negative; use 0 to disable")
+        return value
+
+    @validate("server_started")
+    def _iso_time(self, proposal: Any) -> str:
+        value = proposal["value"]
+        if value:
+            parse_started(value)
+        return value
+
+    @validate("counted_requests")
+    def _regexes(self, proposal: Any) -> list[str]:
+        for pattern in proposal["value"]:
+            try:
+                re.compile(pattern)
+            except re.error as e:
+                raise TraitError(
+                    f"CullExt.counted_requests: {pattern!r} is not a regular expression: {e}"
+                ) from None
+        return proposal["value"]
+
+    # --- link: resolve and push config ---------------------------------------------------
+
+    def _link_jupyter_server_extension(self, serverapp: Any) -> None:
+        try:
+            super()._link_jupyter_server_extension(serverapp)
+            self.resolution = self._resolve(serverapp)
+        except (TraitError, knobs.ConfigError) as e:
+            # jupyter_server only logs a failing extension and runs on without it, which
+            # would silently disable culling; invalid config must stop startup instead.
+            serverapp.log.critical("jupyter_cull_ext: invalid configuration: %s", e)
+            print(f"jupyter_cull_ext: invalid configuration: {e}", file=sys.stderr)
+            sys.exit(1)
+        serverapp.update_config(self.resolution.push)
+        for message in self.resolution.messages:
+            serverapp.log.warning("jupyter_cull_ext: %s", message)
+        for name in OURS_ONLY:
+            setattr(self, name, self.resolution.values[name])
+
+    def _resolve(self, serverapp: Any) -> knobs.Resolution:
+        kernel_sections = kernel_config_sections(serverapp.config)
+        ours = {k: getattr(self, k) for k in self.class_own_traits(config=True)}
+        ours_explicit = set(serverapp.config.get("CullExt", {})) | set(
+            self.config.get("CullExt", {})
+        )
+        self.started = parse_started(self.server_started) if self.server_started else None
+        return knobs.resolve(serverapp.config, ours, ours_explicit, knobs.knobs(kernel_sections))
+
+    # --- load: attach to the web application ---------------------------------------------
+
+    def initialize_settings(self) -> None:
+        web_app = self.serverapp.web_app
+        started = self.started or web_app.settings["started"]
+        self.tracker = ActivityTracker(web_app.settings["started"])
+        ours = {name: getattr(self, name) for name in OURS_ONLY}
+        ours["started"] = started
+        self.enforcer = Enforcer(self.serverapp, self.tracker, ours, self.log)
+        self.classifier = RequestClassifier(self.serverapp.base_url, self.counted_requests)
+        self._wrap_log_function(web_app.settings)
+        web_app.last_activity = self.enforcer.last_activity
+        self.settings["jupyter_cull_ext"] = self
+
+    def _wrap_log_function(self, settings: dict) -> None:
+        """Classify every finished request (the one hook tornado calls for all of them)."""
+        original = settings.get("log_function")
+        classifier, tracker = self.classifier, self.tracker
+
+        def log_function(handler: Any) -> None:
+            try:
+                request = handler.request
+                if classifier.counts(request.method, request.path, handler.get_status()):
+                    tracker.record("user_api")
+            finally:
+                if original is not None:
+                    original(handler)
+
+        settings["log_function"] = log_function
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(default_handlers)
+
+    def hub_status(self) -> dict:
+        """The ``hub`` part of the status document (reporting comes with the hub reporter)."""
+        return {"reporting": False}
+
+    # --- start / stop --------------------------------------------------------------------
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        self.enforcer.start()
+        s = self.enforcer.settings()
+        self.log.info(
+            "jupyter_cull_ext: kernels idle %s s%s%s, terminals %s s, server idle %s s, "
+            "warn %s s before, keep-alive up to %s s%s.",
+            s.kernel_timeout, " (busy ones too)" if s.cull_busy else "",
+            "" if s.cull_connected else " (not while connected)", s.terminal_timeout,
+            s.server_timeout, s.warn_before, s.keepalive_max,
+            f", max age {s.max_age} s from {s.started.isoformat()}" if s.max_age else "",
+        )
+
+    async def stop_extension(self) -> None:
+        self.enforcer.stop()
+
+
+def kernel_config_sections(config: Any) -> tuple[str, ...]:
+    """Config sections an operator may set the kernel culling knobs in, most general first.
+
+    The live kernel manager class is not known yet at link time (it depends on gateway
+    config), so take the standard ones plus an explicitly configured class.
+    """
+    sections = ["MappingKernelManager", "AsyncMappingKernelManager"]
+    configured = config.get("ServerApp", {}).get("kernel_manager_class")
+    if configured:
+        name = configured if isinstance(configured, str) else configured.__name__
+        name = name.rsplit(".", 1)[-1]
+        if name not in sections:
+            sections.append(name)
+    return tuple(sections)
+
+
+def parse_started(value: str) -> datetime:
+    """An ISO 8601 time with a timezone (``Z`` allowed)."""
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise TraitError(
+            f"CullExt.server_started={value!r} is not an ISO 8601 time"
+        ) from None
+    if when.tzinfo is None:
+        raise TraitError(f"CullExt.server_started={value!r} has no timezone")
+    return when.astimezone(timezone.utc)

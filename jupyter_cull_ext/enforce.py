@@ -1,0 +1,300 @@
+"""Act at the deadlines the policy decides.
+
+One timer, set to the next deadline and re-armed when something counts, so a kernel, a
+terminal or the server is stopped within moments of the deadline the status API showed, not
+on jupyter_server's 60 s / 300 s sweeps. The timer never sleeps longer than ``MAX_SLEEP``, so
+changes nobody tells us about (a kernel going from busy to idle, a client disconnecting)
+are picked up within that time.
+
+The stock cullers (``MappingKernelManager.cull_kernels``, ``TerminalManager._cull_terminals``)
+keep running as a backstop, but their per-item decision is delegated here, so a keep-alive
+protects a kernel from them too and there is only one rule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any
+
+from tornado.ioloop import IOLoop
+
+from . import policy
+from .activity import ActivityTracker, utcnow
+from .knobs import ConfigError, seconds
+
+#: Longest the timer sleeps between looks, in seconds.
+MAX_SLEEP = 1.0
+
+
+class KeepaliveError(ValueError):
+    """A keep-alive request the operator's cap does not allow."""
+
+
+class Enforcer:
+    """Reads the live server, asks the policy, and stops what is due."""
+
+    def __init__(self, serverapp: Any, tracker: ActivityTracker, ours: dict, log: Any):
+        self.serverapp = serverapp
+        self.tracker = tracker
+        self.ours = ours  # warn_before, keepalive_max, max_age, started
+        self.log = log
+        self._handle: Any = None
+        self._acting: set[str] = set()
+        self._bad_specs: set[str] = set()
+        self._stopping = False
+        self._tick_task: asyncio.Task | None = None
+        tracker.listeners.append(lambda source: self.arm())
+
+    # --- reading the live server ---------------------------------------------------------
+
+    @property
+    def kernel_manager(self) -> Any:
+        return self.serverapp.kernel_manager
+
+    @property
+    def terminal_manager(self) -> Any:
+        return self.serverapp.web_app.settings.get("terminal_manager")
+
+    def settings(self) -> policy.Settings:
+        """Effective settings, read back from the live managers every time."""
+        km, tm = self.kernel_manager, self.terminal_manager
+        return policy.Settings(
+            kernel_timeout=km.cull_idle_timeout,
+            cull_busy=km.cull_busy,
+            cull_connected=km.cull_connected,
+            terminal_timeout=tm.cull_inactive_timeout if tm is not None else 0,
+            server_timeout=self.serverapp.shutdown_no_activity_timeout,
+            warn_before=self.ours["warn_before"],
+            keepalive_max=self.ours["keepalive_max"],
+            max_age=self.ours["max_age"],
+            started=self.ours["started"],
+        )
+
+    def _kernel_timeout(self, kernel: Any, default: int) -> int:
+        """The kernelspec's ``metadata.cull_idle_timeout`` if it has a valid one."""
+        try:
+            metadata = kernel.kernel_spec.metadata
+        except Exception:  # a kernelspec removed after the kernel started
+            return default
+        if "cull_idle_timeout" not in metadata:
+            return default
+        label = f"kernelspec {kernel.kernel_name!r} metadata.cull_idle_timeout"
+        try:
+            return seconds(label, metadata["cull_idle_timeout"])
+        except ConfigError as e:
+            if kernel.kernel_name not in self._bad_specs:
+                self._bad_specs.add(kernel.kernel_name)
+                self.log.warning("Ignoring %s; using %s s.", e, default)
+            return default
+
+    def facts(self, now: datetime | None = None) -> policy.Facts:
+        """A snapshot of activity, kernels and terminals; live activity is recorded too, so
+        it outlives the kernel or terminal it came from."""
+        now = now or utcnow()
+        km, tm = self.kernel_manager, self.terminal_manager
+        default_timeout = km.cull_idle_timeout
+        kernels = []
+        for kid in list(km.list_kernel_ids()):
+            kernel = km._kernels.get(kid)
+            if kernel is None:
+                continue
+            model = km.kernel_model(kid)
+            state = getattr(kernel, "execution_state", "starting")
+            last = getattr(kernel, "last_activity", now)
+            self.tracker.record(policy.KERNEL, last, notify=False)
+            if state == "busy":
+                self.tracker.record(policy.BUSY_KERNEL, now, notify=False)
+            kernels.append(
+                policy.Kernel(
+                    id=kid,
+                    name=kernel.kernel_name,
+                    execution_state=state,
+                    connections=model.get("connections", 0),
+                    last_activity=last,
+                    timeout=self._kernel_timeout(kernel, default_timeout),
+                )
+            )
+        terminals = []
+        if tm is not None:
+            for name, term in list(tm.terminals.items()):
+                last = getattr(term, "last_activity", now)
+                self.tracker.record(policy.TERMINAL, last, notify=False)
+                terminals.append(policy.Terminal(name=name, last_activity=last))
+        self.tracker.record_extensions(self.serverapp.web_app.settings)
+        return policy.Facts(
+            now=now,
+            activity=self.tracker.times(),
+            kernels=tuple(kernels),
+            terminals=tuple(terminals),
+            keepalive_until=self.tracker.keepalive_until,
+        )
+
+    def decide(self, now: datetime | None = None) -> policy.Decision:
+        return policy.decide(self.facts(now), self.settings())
+
+    def last_activity(self) -> datetime:
+        """The refined value behind ``web_app.last_activity()``: what ``/api/status``,
+        jupyter_server's idle check and hub reports see."""
+        when, _source = policy.last_activity(self.facts())
+        return when
+
+    # --- keep-alive ----------------------------------------------------------------------
+
+    def keepalive(self, secs: float) -> datetime | None:
+        """Keep the server and its kernels up for ``secs`` from now (0 cancels)."""
+        cap = self.ours["keepalive_max"]
+        if secs > 0 and cap <= 0:
+            raise KeepaliveError("keep-alive is disabled by the operator (keepalive_max = 0)")
+        if secs > cap:
+            raise KeepaliveError(
+                f"keep-alive of {secs:g} s exceeds the operator's cap of {cap} s"
+            )
+        now = utcnow()
+        if secs == 0:
+            if self.tracker.keepalive_until is not None:
+                self.log.info("Keep-alive cancelled (was until %s).",
+                              policy.isoformat(self.tracker.keepalive_until))
+            self.tracker.keepalive_until = None
+        else:
+            self.tracker.keepalive_until = now + timedelta(seconds=secs)
+            self.log.info("Keep-alive requested for %s (cap %s): until %s.",
+                          policy.duration(secs), policy.duration(cap),
+                          policy.isoformat(self.tracker.keepalive_until))
+        self.tracker.record(policy.KEEPALIVE, now)
+        return self.tracker.keepalive_until
+
+    # --- the timer -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start enforcing, and route the stock cullers' per-item checks through us."""
+        km, tm = self.kernel_manager, self.terminal_manager
+        km.cull_kernel_if_idle = self._stock_kernel_check
+        if tm is not None:
+            tm._cull_inactive_terminal = self._stock_terminal_check
+        self.arm()
+
+    def stop(self) -> None:
+        self._stopping = True
+        if self._handle is not None:
+            IOLoop.current().remove_timeout(self._handle)
+            self._handle = None
+
+    def arm(self) -> None:
+        """(Re)set the timer to the next deadline, or ``MAX_SLEEP`` if that is sooner."""
+        if self._stopping:
+            return
+        loop = IOLoop.current()
+        if self._handle is not None:
+            loop.remove_timeout(self._handle)
+        try:
+            decision = self.decide()
+        except Exception:
+            self.log.exception("Could not compute culling deadlines; retrying")
+            delay = MAX_SLEEP
+        else:
+            nxt = decision.next_deadline()
+            due = decision.due_kernels() or decision.due_terminals() or decision.server_due()
+            delay = 0 if due else MAX_SLEEP
+            if nxt is not None and not due:
+                delay = min(delay, max((nxt - decision.now).total_seconds(), 0))
+        self._handle = loop.call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._handle = None
+        if self._tick_task is None or self._tick_task.done():
+            self._tick_task = asyncio.ensure_future(self._tick())
+        else:
+            self.arm()
+
+    async def _tick(self) -> None:
+        try:
+            await self.enforce(self.decide())
+        except Exception:
+            self.log.exception("Culling check failed; will retry")
+        finally:
+            self.arm()
+
+    async def enforce(self, decision: policy.Decision) -> None:
+        """Stop everything that is due in ``decision``."""
+        if decision.server_due():
+            self._stop_server(decision)
+            return
+        for k in decision.due_kernels():
+            await self._cull_kernel(k, decision.now)
+        for t in decision.due_terminals():
+            await self._cull_terminal(t, decision.now)
+
+    async def _cull_kernel(self, k: policy.KernelDecision, now: datetime) -> None:
+        kid = k.kernel.id
+        if kid in self._acting:
+            return
+        self._acting.add(kid)
+        try:
+            if k.reason == "dead":
+                self.log.warning("Culling dead kernel %s (%s).", kid, k.kernel.name)
+            else:
+                idle = (now - k.kernel.last_activity).total_seconds()
+                self.log.warning(
+                    "Culling idle kernel %s (%s): idle for %s >= timeout %s%s.",
+                    kid, k.kernel.name, policy.duration(idle), policy.duration(k.kernel.timeout),
+                    f", {k.kernel.connections} connection(s)" if k.kernel.connections else "",
+                )
+            await self.kernel_manager.shutdown_kernel(kid)
+        except KeyError:
+            pass  # already gone
+        except Exception:
+            self.log.exception("Could not cull kernel %s", kid)
+        finally:
+            self._acting.discard(kid)
+
+    async def _cull_terminal(self, t: policy.TerminalDecision, now: datetime) -> None:
+        name = t.terminal.name
+        key = f"terminal:{name}"
+        if key in self._acting:
+            return
+        self._acting.add(key)
+        try:
+            idle = (now - t.terminal.last_activity).total_seconds()
+            self.log.warning("Culling idle terminal %s: idle for %s >= timeout %s.",
+                             name, policy.duration(idle), policy.duration(t.timeout))
+            await self.terminal_manager.terminate(name, force=True)
+        except KeyError:
+            pass
+        except Exception:
+            self.log.exception("Could not cull terminal %s", name)
+        finally:
+            self._acting.discard(key)
+
+    def _stop_server(self, decision: policy.Decision) -> None:
+        s = decision.server
+        if s.reason == "max_age":
+            age = (decision.now - decision.settings.started).total_seconds()
+            self.log.warning("Stopping server: reached its max age (%s >= %s, started %s).",
+                             policy.duration(age), policy.duration(decision.settings.max_age),
+                             policy.isoformat(decision.settings.started))
+        else:
+            idle = (decision.now - s.last_activity).total_seconds()
+            self.log.warning(
+                "Stopping server: idle for %s >= timeout %s (last activity: %s at %s); "
+                "%d kernel(s) and %d terminal(s) shut down with it.",
+                policy.duration(idle), policy.duration(decision.settings.server_timeout),
+                s.last_activity_source, policy.isoformat(s.last_activity),
+                len(decision.kernels), len(decision.terminals),
+            )
+        self.stop()
+        self.serverapp.stop()
+
+    # --- the stock cullers, delegated ----------------------------------------------------
+
+    async def _stock_kernel_check(self, kernel_id: str) -> None:
+        decision = self.decide()
+        for k in decision.due_kernels():
+            if k.kernel.id == kernel_id:
+                await self._cull_kernel(k, decision.now)
+
+    async def _stock_terminal_check(self, name: str) -> None:
+        decision = self.decide()
+        for t in decision.due_terminals():
+            if t.terminal.name == name:
+                await self._cull_terminal(t, decision.now)

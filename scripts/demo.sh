@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Demo: JupyterLab with jupyter-cull-ext and short timeouts, so culling can be watched in minutes.
+#   PORT=8888            port on 127.0.0.1
+#   DEMO_DIR=/tmp/jupyter-cull-demo   notebook root directory
+#   TOKEN=...            login token (default: a fresh random one)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/install.sh
+source scripts/install.sh
+
+PORT="${PORT:-8888}"
+DEMO_DIR="${DEMO_DIR:-/tmp/jupyter-cull-demo}"
+TOKEN="${TOKEN:-$(.venv/bin/python -c 'import secrets; print(secrets.token_hex(24))')}"
+BASE="http://127.0.0.1:$PORT"
+
+mkdir -p "$DEMO_DIR"
+cat > "$DEMO_DIR/README.md" <<'MD'
+# jupyter-cull-ext demo
+
+This server runs with short timeouts:
+
+- an idle kernel is culled after 2 minutes (`MappingKernelManager.cull_idle_timeout=120`);
+- the whole server stops after 5 minutes with no activity
+  (`ServerApp.shutdown_no_activity_timeout=300`), with a warning 60 s before (`CullExt.warn_before=60`).
+
+Things to try:
+
+1. Open a notebook, run a cell, then leave it alone. Keeping the tab open does not
+   keep the kernel alive: the tab's background polling is not activity. After 2 minutes
+   the kernel is culled.
+2. Run `import time; time.sleep(600)`. A busy kernel is activity, so neither it nor the
+   server is culled while it runs.
+3. Open a terminal and type in it: that counts. Leave it: it is culled like a kernel.
+4. Leave everything idle: the server stops about 5 minutes after the last thing that counted,
+   even with an idle kernel still open.
+5. Watch `GET /api/cull/status` (the command is printed in the shell that started the demo)
+   to see each deadline and the reason for it.
+MD
+
+cat <<MSG
+
+==============================================================================
+ jupyter-cull-ext demo
+------------------------------------------------------------------------------
+ Open:  $BASE/lab?token=$TOKEN
+ Root:  $DEMO_DIR
+
+ What to watch (in another shell):
+
+   Deadlines, and why they are what they are:
+     curl -s -H "Authorization: token $TOKEN" $BASE/api/cull/status | python3 -m json.tool
+
+   - Start a kernel and leave it idle:  it is culled after 2 minutes.
+   - Leave everything idle:             the server stops after 5 minutes
+                                        (warning 60 s before).
+   - Keep the server up for 10 minutes:
+     curl -s -X POST -H "Authorization: token $TOKEN" $BASE/api/cull/keepalive -d '{"seconds": 600}'
+==============================================================================
+
+MSG
+
+exec .venv/bin/jupyter lab \
+    --ServerApp.ip=127.0.0.1 \
+    --ServerApp.port="$PORT" \
+    --ServerApp.port_retries=0 \
+    --ServerApp.allow_root=True \
+    --ServerApp.open_browser=False \
+    --ServerApp.root_dir="$DEMO_DIR" \
+    --IdentityProvider.token="$TOKEN" \
+    --MappingKernelManager.cull_idle_timeout=120 \
+    --ServerApp.shutdown_no_activity_timeout=300 \
+    --CullExt.warn_before=60

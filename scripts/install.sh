@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Install everything the project needs to run its tests and demo:
+#   - a virtualenv at <repo>/.venv with this package installed editable, plus its [test] extra
+#   - Debian's chromium (browser tests)
+#   - configurable-http-proxy from npm (JupyterHub tests)
+# Idempotent: the pip step is skipped while .venv/.installed-<sha256 of pyproject.toml> exists.
+#
+# Use it either way:
+#   source scripts/install.sh   # also exports PATH with .venv/bin and npm's global bin
+#   bash scripts/install.sh
+set -euo pipefail
+
+_ci_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+_ci_log() { printf '[install] %s\n' "$*" >&2; }
+_ci_warn() { printf '[install] WARNING: %s\n' "$*" >&2; }
+
+# Run a command as root: directly if we are root, else via passwordless sudo. Returns 1 if neither works.
+_ci_as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        sudo -n "$@"
+    else
+        return 1
+    fi
+}
+
+_ci_venv() {
+    local venv="$_ci_root/.venv"
+    if [ -d "$venv" ] && ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
+        _ci_log "$venv is broken; recreating it"
+        rm -rf "$venv"
+    fi
+    if [ ! -d "$venv" ]; then
+        command -v python3 >/dev/null 2>&1 || { _ci_warn "python3 not found"; return 1; }
+        python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))' || {
+            _ci_warn "python3 is $(python3 -V 2>&1); 3.10 or newer is required"; return 1; }
+        _ci_log "creating virtualenv at $venv"
+        if ! python3 -m venv "$venv" 2>/dev/null; then
+            # Debian's system python needs python3-venv for ensurepip.
+            rm -rf "$venv"
+            _ci_log "python3 -m venv failed; installing python3-venv"
+            _ci_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null \
+                || { _ci_as_root apt-get update -qq && _ci_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; }
+            python3 -m venv "$venv"
+        fi
+    fi
+
+    local hash stamp
+    hash="$(sha256sum "$_ci_root/pyproject.toml" | cut -d' ' -f1)"
+    stamp="$venv/.installed-$hash"
+    if [ -e "$stamp" ]; then
+        return 0
+    fi
+    _ci_log "pip install -e '.[test]' (first run takes a minute or two)"
+    (
+        cd "$_ci_root"
+        "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+        "$venv/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
+    )
+    rm -f "$venv"/.installed-*
+    touch "$stamp"
+}
+
+_ci_chromium() {
+    [ -x /usr/bin/chromium ] && return 0
+    if ! command -v apt-get >/dev/null 2>&1; then
+        _ci_warn "/usr/bin/chromium is missing and apt-get is not available; browser tests will not run"
+        return 0
+    fi
+    if [ "$(id -u)" -ne 0 ] && ! { command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; }; then
+        _ci_warn "/usr/bin/chromium is missing and we are neither root nor have passwordless sudo;" \
+            "install it with: apt-get install chromium"
+        return 0
+    fi
+    _ci_log "installing chromium with apt-get (takes a few minutes)"
+    if ! { _ci_as_root apt-get update -qq \
+        && _ci_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; then
+        _ci_warn "apt-get install chromium failed; browser tests will not run"
+    fi
+}
+
+_ci_chp() {
+    local npm_bin
+    if command -v npm >/dev/null 2>&1; then
+        npm_bin="$(npm prefix -g 2>/dev/null)/bin"
+        case ":$PATH:" in *":$npm_bin:"*) ;; *) export PATH="$PATH:$npm_bin" ;; esac
+    fi
+    command -v configurable-http-proxy >/dev/null 2>&1 && return 0
+    if ! command -v npm >/dev/null 2>&1; then
+        _ci_warn "configurable-http-proxy is missing and npm is not available; JupyterHub tests will not run"
+        return 0
+    fi
+    _ci_log "npm install -g configurable-http-proxy"
+    local npm_install=(npm install -g --no-fund --no-audit --loglevel=error configurable-http-proxy)
+    if [ -w "$(npm prefix -g)" ]; then
+        "${npm_install[@]}" >/dev/null || npm_install=()
+    else
+        _ci_as_root "${npm_install[@]}" >/dev/null || npm_install=()
+    fi
+    if [ "${#npm_install[@]}" -eq 0 ]; then
+        _ci_warn "npm install -g configurable-http-proxy failed; JupyterHub tests will not run"
+    fi
+}
+
+_ci_venv
+_ci_chromium
+_ci_chp
+case ":$PATH:" in *":$_ci_root/.venv/bin:"*) ;; *) export PATH="$_ci_root/.venv/bin:$PATH" ;; esac
