@@ -172,7 +172,8 @@ class CullExt(ExtensionApp):
         ours["started"] = started
         self.enforcer = Enforcer(self.serverapp, self.tracker, ours, self.log)
         self.classifier = RequestClassifier(self.serverapp.base_url, self.counted_requests)
-        self._wrap_log_function(web_app.settings)
+        # ExtensionApp copies these settings over the web app's after this method returns.
+        self._wrap_log_function(self.settings)
         web_app.last_activity = self.enforcer.last_activity
         self.settings["jupyter_cull_ext"] = self
 
