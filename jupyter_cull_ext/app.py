@@ -19,10 +19,11 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Int, List, TraitError, Unicode, default, validate
 
-from . import knobs
+from . import knobs, policy
 from .activity import DEFAULT_COUNTED_REQUESTS, ActivityTracker, RequestClassifier
 from .enforce import Enforcer
 from .handlers import default_handlers
+from .hubreport import HubReporter, reporter_from_env
 
 ENV_MAX_AGE = "JUPYTER_CULL_MAX_AGE"
 ENV_STARTED = "JUPYTER_CULL_SERVER_STARTED"
@@ -86,6 +87,12 @@ class CullExt(ExtensionApp):
         When this server was requested (ISO 8601 with a timezone), the start of its max age.
         Defaults to ${ENV_STARTED} (the hub's `started`, passed by the hub companion), else
         the moment this server started.""").tag(config=True)
+    hub_activity_interval = Int(None, allow_none=True, help="""
+        Seconds between activity reports to JupyterHub while the server is active (±10 %%
+        jitter); nothing is reported while idle, and the first activity after a quiet
+        period is reported within seconds. Defaults to $JUPYTERHUB_ACTIVITY_INTERVAL, else
+        300. Reporting is on only under JupyterHub ($JUPYTERHUB_ACTIVITY_URL set).""").tag(
+        config=True)
     counted_requests = List(Unicode(), default_value=list(DEFAULT_COUNTED_REQUESTS), help="""
         Requests that count as a person doing something: regular expressions matched against
         "METHOD path", path relative to base_url (e.g. "POST api/contents(/.*)?"). Background
@@ -109,11 +116,11 @@ class CullExt(ExtensionApp):
     @validate(
         "kernel_idle_timeout", "kernel_cull_interval", "terminal_idle_timeout",
         "terminal_cull_interval", "server_idle_timeout", "warn_before", "keepalive_max",
-        "max_age",
+        "max_age", "hub_activity_interval",
     )
     def _non_negative(self, proposal: Any) -> int:
         name, value = proposal["trait"].name, proposal["value"]
-        if value < 0:
+        if value is not None and value < 0:
             raise TraitError(f"CullExt.{name}={value!r} is negative; use 0 to disable")
         return value
 
@@ -152,6 +159,19 @@ class CullExt(ExtensionApp):
             serverapp.log.warning("jupyter_cull_ext: %s", message)
         for name in OURS_ONLY:
             setattr(self, name, self.resolution.values[name])
+        self._silence_stock_reporter(serverapp)
+
+    def _silence_stock_reporter(self, serverapp: Any) -> None:
+        """Exactly one reporter per server: jupyterhub-singleuser's reporter reads its
+        interval when it starts (at load, after every extension is linked); 0 makes it send
+        nothing, and ours reports instead."""
+        for apps in serverapp.extension_manager.extension_apps.values():
+            for app in apps:
+                if app is not self and "hub_activity_interval" in app.trait_names():
+                    app.hub_activity_interval = 0
+                    serverapp.log.info(
+                        "jupyter_cull_ext: reporting activity to JupyterHub instead of %s.",
+                        app.name)
 
     def _resolve(self, serverapp: Any) -> knobs.Resolution:
         kernel_sections = kernel_config_sections(serverapp.config)
@@ -172,8 +192,6 @@ class CullExt(ExtensionApp):
         ours["started"] = started
         self.enforcer = Enforcer(self.serverapp, self.tracker, ours, self.log)
         self.classifier = RequestClassifier(self.serverapp.base_url, self.counted_requests)
-        # ExtensionApp copies these settings over the web app's after this method returns.
-        self._wrap_log_function(self.settings)
         web_app.last_activity = self.enforcer.last_activity
         self.settings["jupyter_cull_ext"] = self
 
@@ -197,13 +215,32 @@ class CullExt(ExtensionApp):
         self.handlers.extend(default_handlers)
 
     def hub_status(self) -> dict:
-        """The ``hub`` part of the status document (reporting comes with the hub reporter)."""
-        return {"reporting": False}
+        """The ``hub`` part of the status document."""
+        if self.reporter is None:
+            return {"reporting": False, "interval": None, "last_report": None,
+                    "last_report_ok": None, "last_error": None}
+        return self.reporter.status()
 
     # --- start / stop --------------------------------------------------------------------
 
+    reporter: HubReporter | None = None
+
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        # Wrapped at start, once every extension has loaded: jupyterhub-singleuser replaces
+        # the log function when it loads.
+        self._wrap_log_function(serverapp.web_app.settings)
         self.enforcer.start()
+        self.reporter = reporter_from_env(
+            dict(os.environ), self.hub_activity_interval, self.enforcer.last_activity,
+            self.log, already_known=self.tracker.times()[policy.SERVER_START])
+        if self.reporter is None:
+            self.log.info("jupyter_cull_ext: not running under JupyterHub "
+                          "($JUPYTERHUB_ACTIVITY_URL unset); not reporting activity.")
+        else:
+            self.tracker.listeners.append(self.reporter.poke)
+            self.reporter.start()
+            self.log.info("jupyter_cull_ext: reporting activity to JupyterHub at most every "
+                          "%s s while active, never while idle.", self.reporter.interval)
         s = self.enforcer.settings()
         self.log.info(
             "jupyter_cull_ext: kernels idle %s s%s%s, terminals %s s, server idle %s s, "
@@ -216,6 +253,8 @@ class CullExt(ExtensionApp):
 
     async def stop_extension(self) -> None:
         self.enforcer.stop()
+        if self.reporter is not None:
+            self.reporter.stop()
 
 
 def kernel_config_sections(config: Any) -> tuple[str, ...]:

@@ -44,6 +44,14 @@ def jp_server_config(request: pytest.FixtureRequest) -> Config:
     return Config(merge(BASE_CONFIG, extra))
 
 
+@pytest.fixture
+def jp_serverapp(jp_serverapp: Any, jp_asyncio_loop: Any) -> Any:
+    """pytest-jupyter's server, plus what ``ServerApp.start_ioloop`` would do next and
+    pytest-jupyter skips: start the extensions (our enforcer and reporter start there)."""
+    jp_asyncio_loop.run_until_complete(jp_serverapp.extension_manager.start_all_extensions())
+    return jp_serverapp
+
+
 def parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
