@@ -120,8 +120,11 @@ class CullExt(ExtensionApp):
     )
     def _non_negative(self, proposal: Any) -> int:
         name, value = proposal["trait"].name, proposal["value"]
-        if value is not None and value < 0:
-            raise TraitError(f"CullExt.{name}={value!r} is negative; use 0 to disable")
+        if value is not None:
+            try:
+                knobs.seconds(f"CullExt.{name}", value)
+            except knobs.ConfigError as e:
+                raise TraitError(str(e)) from None
         return value
 
     @validate("server_started")

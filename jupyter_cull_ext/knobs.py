@@ -15,6 +15,10 @@ from dataclasses import dataclass
 from traitlets.config import Config
 
 
+#: Longest duration we accept (ten years): beyond it datetime arithmetic overflows.
+MAX_SECONDS = 10 * 365 * 24 * 3600
+
+
 class ConfigError(ValueError):
     """A configured value that cannot mean anything; startup must stop."""
 
@@ -63,6 +67,8 @@ def seconds(label: str, value: object) -> int:
         raise ConfigError(f"{label}={value!r} is not a number of seconds")
     if value < 0:
         raise ConfigError(f"{label}={value!r} is negative; use 0 to disable")
+    if value > MAX_SECONDS:
+        raise ConfigError(f"{label}={value!r} is longer than ten years; use 0 to disable")
     return value
 
 

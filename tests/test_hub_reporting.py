@@ -1,0 +1,136 @@
+"""Activity reports to a real JupyterHub (configurable-http-proxy run separately) from real
+``jupyterhub-singleuser`` servers with only this package installed.
+
+The activity interval is shortened to 4 s through ``JUPYTERHUB_ACTIVITY_INTERVAL``, the same
+variable operators use. The hub's own merging of proxy traffic is pushed out of the way
+(``last_activity_interval``) so what moves ``last_activity`` here is our reporter.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+import websocket
+from hubharness import Hub, wait_until
+
+INTERVAL = 4
+
+
+def parse(ts: str) -> datetime:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    h = Hub(tmp_path_factory.mktemp("hub"),
+            spawner_env={"JUPYTERHUB_ACTIVITY_INTERVAL": str(INTERVAL)})
+    h.start()
+    yield h
+    h.close()
+
+
+def activity_posts(hub: Hub, name: str) -> int:
+    return len(re.findall(rf"POST /hub/api/users/{name}/activity", hub.log()))
+
+
+def hub_last_activity(hub: Hub, name: str) -> datetime:
+    return parse(hub.user(name)["servers"][""]["last_activity"])
+
+
+def execute_and_leave(hub: Hub, name: str, kid: str, code: str) -> None:
+    """Send an execute_request over the kernel websocket through the proxy, then hang up:
+    no client stays connected and nothing polls the server."""
+    ws = websocket.create_connection(
+        f"ws://127.0.0.1:{hub.proxy_port}/user/{name}/api/kernels/{kid}/channels",
+        header=[f"Authorization: token {hub.admin_token}"], timeout=10)
+    session = uuid.uuid4().hex
+    ws.send(json.dumps({
+        "header": {"msg_id": uuid.uuid4().hex, "msg_type": "execute_request", "username": "",
+                   "session": session, "date": datetime.now(timezone.utc).isoformat(),
+                   "version": "5.3"},
+        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+        "content": {"code": code, "silent": False, "store_history": True,
+                    "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
+    }))
+    wait_until(lambda: json.loads(ws.recv()).get("msg_type") == "execute_input", timeout=20,
+               interval=0)
+    ws.close()
+
+
+def test_idle_server_sends_nothing_and_activity_arrives_within_5_s(hub):
+    hub.start_server("alice")
+    code, status = hub.server_api("GET", "alice", "api/cull/status")
+    assert code == 200
+    assert status["hub"]["reporting"] is True and status["hub"]["interval"] == INTERVAL
+    # the stock jupyterhub-singleuser reporter was told to stand down
+    assert "reporting activity to JupyterHub instead of jupyterhub-singleuser" in hub.log()
+
+    # idle for more than a whole interval: not a single activity POST (the stock reporter
+    # sends one per interval, and one at start-up)
+    before = activity_posts(hub, "alice")
+    time.sleep(INTERVAL * 1.5)
+    assert activity_posts(hub, "alice") == before == 0
+
+    # a person acts (starts a kernel): the hub knows within 5 s
+    t0 = datetime.now(timezone.utc)
+    code, kernel = hub.server_api("POST", "alice", "api/kernels", {"name": "python3"})
+    assert code == 201
+    wait_until(lambda: hub_last_activity(hub, "alice") >= t0.replace(microsecond=0),
+               timeout=5, what="hub last_activity moved")
+    code, status = hub.server_api("GET", "alice", "api/cull/status")
+    assert status["hub"]["last_report_ok"] is True
+    hub.server_api("DELETE", "alice", f"api/kernels/{kernel['id']}")
+
+
+def test_silent_busy_kernel_keeps_hub_activity_advancing(hub):
+    hub.start_server("bob")
+    code, kernel = hub.server_api("POST", "bob", "api/kernels", {"name": "python3"})
+    assert code == 201
+    execute_and_leave(hub, "bob", kernel["id"], "import time; time.sleep(15)")
+    start = hub_last_activity(hub, "bob")
+    # Only the hub's API is read from now on: no client traffic reaches the server.
+    seen = {start}
+    end = time.monotonic() + 3 * INTERVAL + 1
+    while time.monotonic() < end:
+        seen.add(hub_last_activity(hub, "bob"))
+        time.sleep(0.5)
+    latest = max(seen)
+    assert len(seen) >= 3, sorted(seen)  # advanced at least twice while the kernel slept
+    assert (latest - start).total_seconds() >= 2 * INTERVAL * 0.9 - 1
+    assert latest <= datetime.now(timezone.utc)  # never a future timestamp
+
+
+def test_hub_outage_is_survived_and_reporting_resumes(hub):
+    hub.start_server("carol")
+    code, _ = hub.server_api("GET", "carol", "api/cull/status")
+    assert code == 200
+    hub.stop()
+    try:
+        # the proxy still routes to carol's server: she keeps working while the hub is down
+        code, _ = hub.server_api("POST", "carol", "api/cull/activity", {})
+        assert code == 200
+
+        def failing():
+            status = hub.server_api("GET", "carol", "api/cull/status")[1]["hub"]
+            return status if status["last_report_ok"] is False else None
+
+        status = wait_until(failing, timeout=10, what="a failed report")
+        assert status["last_error"]
+        time.sleep(3)  # a burst of retries with backoff
+        code, status = hub.server_api("GET", "carol", "api/cull/status")
+        assert code == 200 and status["server"]["deadline"] is not None  # still up
+    finally:
+        hub.start()
+    t0 = datetime.now(timezone.utc)
+    hub.server_api("POST", "carol", "api/cull/activity", {})
+    wait_until(lambda: hub_last_activity(hub, "carol") >= t0.replace(microsecond=0),
+               timeout=20, what="reports resumed")
+    log = hub.log()
+    assert log.count("Could not report activity to the hub") == 1
+    assert "Hub activity reports succeed again" in log
+    assert hub.user("carol")["servers"][""]["ready"]
