@@ -7,6 +7,7 @@ that are real ``jupyterhub-singleuser`` processes with this package installed.
 from __future__ import annotations
 
 import json
+import uuid
 import os
 import secrets
 import shutil
@@ -17,8 +18,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+import websocket
 
 BIN = Path(sys.executable).parent
 
@@ -212,3 +216,22 @@ c.JupyterHub.load_roles = [{{
         """A request to a user's server through the proxy."""
         return http(method, f"{self.url}/user/{name}/{path.lstrip('/')}", self.admin_token,
                     body)
+
+    def execute_and_leave(self, name: str, kid: str, code: str) -> None:
+        """Send an execute_request over the kernel websocket through the proxy, wait until
+        the kernel has started it, then hang up: no client stays connected."""
+        ws = websocket.create_connection(
+            f"ws://127.0.0.1:{self.proxy_port}/user/{name}/api/kernels/{kid}/channels",
+            header=[f"Authorization: token {self.admin_token}"], timeout=30)
+        header = {"msg_id": uuid.uuid4().hex, "msg_type": "execute_request", "username": "",
+                  "session": uuid.uuid4().hex, "version": "5.3",
+                  "date": datetime.now(timezone.utc).isoformat()}
+        ws.send(json.dumps({
+            "header": header, "parent_header": {}, "metadata": {}, "channel": "shell",
+            "buffers": [],
+            "content": {"code": code, "silent": False, "store_history": True,
+                        "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
+        }))
+        wait_until(lambda: json.loads(ws.recv()).get("msg_type") == "execute_input",
+                   timeout=30, interval=0)
+        ws.close()

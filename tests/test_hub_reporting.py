@@ -8,14 +8,11 @@ variable operators use. The hub's own merging of proxy traffic is pushed out of 
 
 from __future__ import annotations
 
-import json
 import re
 import time
-import uuid
 from datetime import datetime, timezone
 
 import pytest
-import websocket
 from hubharness import Hub, wait_until
 
 INTERVAL = 4
@@ -40,26 +37,6 @@ def activity_posts(hub: Hub, name: str) -> int:
 
 def hub_last_activity(hub: Hub, name: str) -> datetime:
     return parse(hub.user(name)["servers"][""]["last_activity"])
-
-
-def execute_and_leave(hub: Hub, name: str, kid: str, code: str) -> None:
-    """Send an execute_request over the kernel websocket through the proxy, then hang up:
-    no client stays connected and nothing polls the server."""
-    ws = websocket.create_connection(
-        f"ws://127.0.0.1:{hub.proxy_port}/user/{name}/api/kernels/{kid}/channels",
-        header=[f"Authorization: token {hub.admin_token}"], timeout=10)
-    session = uuid.uuid4().hex
-    ws.send(json.dumps({
-        "header": {"msg_id": uuid.uuid4().hex, "msg_type": "execute_request", "username": "",
-                   "session": session, "date": datetime.now(timezone.utc).isoformat(),
-                   "version": "5.3"},
-        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-        "content": {"code": code, "silent": False, "store_history": True,
-                    "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
-    }))
-    wait_until(lambda: json.loads(ws.recv()).get("msg_type") == "execute_input", timeout=20,
-               interval=0)
-    ws.close()
 
 
 def test_idle_server_sends_nothing_and_activity_arrives_within_5_s(hub):
@@ -91,7 +68,7 @@ def test_silent_busy_kernel_keeps_hub_activity_advancing(hub):
     hub.start_server("bob")
     code, kernel = hub.server_api("POST", "bob", "api/kernels", {"name": "python3"})
     assert code == 201
-    execute_and_leave(hub, "bob", kernel["id"], "import time; time.sleep(15)")
+    hub.execute_and_leave("bob", kernel["id"], "import time; time.sleep(15)")
     start = hub_last_activity(hub, "bob")
     # Only the hub's API is read from now on: no client traffic reaches the server.
     seen = {start}
