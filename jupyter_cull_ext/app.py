@@ -19,7 +19,7 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Int, List, TraitError, Unicode, default, validate
 
-from . import knobs, policy
+from . import knobs, policy, serverlog
 from .activity import DEFAULT_COUNTED_REQUESTS, ActivityTracker, RequestClassifier
 from .enforce import Enforcer
 from .handlers import default_handlers
@@ -98,6 +98,20 @@ class CullExt(ExtensionApp):
         "METHOD path", path relative to base_url (e.g. "POST api/contents(/.*)?"). Background
         polls (GETs) should not be listed: an unattended tab would keep the server alive.
         """).tag(config=True)
+    server_log_path = Unicode("~/.jupyter-server-log.txt", help="""
+        File that gets everything the server and its extensions log, timestamped, with
+        tokens and other secrets masked, including one line per culling decision with its
+        reason: where hub users and admins look. `~` is the server's $HOME. Created with
+        mode 0600; empty disables it. When the server's own output already goes to this file
+        (repo2docker's start script), nothing is added.""").tag(config=True)
+    server_log_max_bytes = Int(2 * 1024 * 1024, help="""
+        Size in bytes the server log file never exceeds (at least 1024): before a line would
+        take it past this, it becomes <file>.1 and a new file is started. There is no
+        unlimited setting, so a chatty server cannot fill a home quota.""").tag(config=True)
+    server_log_backups = Int(1, help="""
+        Older server log files kept (<file>.1 is the newest); 0 keeps none (the file is
+        emptied when full). Together they take at most (1 + this) x server_log_max_bytes.
+        """).tag(config=True)
 
     @default("max_age")
     def _max_age_from_env(self) -> int:
@@ -127,6 +141,14 @@ class CullExt(ExtensionApp):
                 raise TraitError(str(e)) from None
         return value
 
+    @validate("server_log_max_bytes", "server_log_backups")
+    def _log_sizes(self, proposal: Any) -> int:
+        name, value = proposal["trait"].name, proposal["value"]
+        low = 1024 if name == "server_log_max_bytes" else 0
+        if value < low:
+            raise TraitError(f"CullExt.{name} must be at least {low}, not {value}")
+        return value
+
     @validate("server_started")
     def _iso_time(self, proposal: Any) -> str:
         value = proposal["value"]
@@ -136,7 +158,15 @@ class CullExt(ExtensionApp):
 
     @validate("counted_requests")
     def _regexes(self, proposal: Any) -> list[str]:
-        for pattern in proposal["value"]:
+        value = proposal["value"]
+        if len(value) == 1 and value[0].strip().startswith("[") and value[0].strip().endswith("]"):
+            # `--CullExt.counted_requests='["a", "b"]'` arrives as one string on the command
+            # line; taken as one pattern it would silently match nothing.
+            raise TraitError(
+                f"CullExt.counted_requests={value[0]!r} looks like a list in one string; "
+                "give each pattern as its own --CullExt.counted_requests=... or use a config "
+                "file")
+        for pattern in value:
             try:
                 re.compile(pattern)
             except re.error as e:
@@ -150,6 +180,8 @@ class CullExt(ExtensionApp):
     def _link_jupyter_server_extension(self, serverapp: Any) -> None:
         try:
             super()._link_jupyter_server_extension(serverapp)
+            self.server_log = serverlog.start(self.server_log_path, self.server_log_max_bytes,
+                                              self.server_log_backups, serverapp, self.log)
             self.resolution = self._resolve(serverapp)
         except (TraitError, knobs.ConfigError) as e:
             # jupyter_server only logs a failing extension and runs on without it, which
@@ -193,7 +225,9 @@ class CullExt(ExtensionApp):
         self.tracker = ActivityTracker(web_app.settings["started"])
         ours = {name: getattr(self, name) for name in OURS_ONLY}
         ours["started"] = started
-        self.enforcer = Enforcer(self.serverapp, self.tracker, ours, self.log)
+        self.server_log.cover_server(self.serverapp)
+        self.events = serverlog.CullEvents(self.serverapp.event_logger, self.log)
+        self.enforcer = Enforcer(self.serverapp, self.tracker, ours, self.log, self.events.emit)
         self.classifier = RequestClassifier(self.serverapp.base_url, self.counted_requests)
         web_app.last_activity = self.enforcer.last_activity
         self.settings["jupyter_cull_ext"] = self
@@ -232,10 +266,12 @@ class CullExt(ExtensionApp):
         # Wrapped at start, once every extension has loaded: jupyterhub-singleuser replaces
         # the log function when it loads.
         self._wrap_log_function(serverapp.web_app.settings)
+        self.server_log.cover_server(serverapp)  # again: loggers reconfigured since load
         self.enforcer.start()
         self.reporter = reporter_from_env(
             dict(os.environ), self.hub_activity_interval, self.enforcer.last_activity,
-            self.log, already_known=self.tracker.times()[policy.SERVER_START])
+            self.log, on_event=self.events.emit,
+            already_known=self.tracker.times()[policy.SERVER_START])
         if self.reporter is None:
             self.log.info("jupyter_cull_ext: not running under JupyterHub "
                           "($JUPYTERHUB_ACTIVITY_URL unset); not reporting activity.")
@@ -255,9 +291,10 @@ class CullExt(ExtensionApp):
         )
 
     async def stop_extension(self) -> None:
-        self.enforcer.stop()
-        if self.reporter is not None:
-            self.reporter.stop()
+        # getattr: a failed load must not also block the server's shutdown.
+        for part in (getattr(self, "enforcer", None), self.reporter):
+            if part is not None:
+                part.stop()
 
 
 def kernel_config_sections(config: Any) -> tuple[str, ...]:

@@ -30,10 +30,6 @@ class Knob:
     sections: tuple[str, ...]  # config sections where the standard trait can be set
     kind: type = int
 
-    @property
-    def label(self) -> str:
-        return f"{self.sections[-1]}.{self.name}"
-
 
 def knobs(kernel_sections: tuple[str, ...]) -> list[Knob]:
     """The standard knobs we manage; ``kernel_sections`` are the kernel manager's class
@@ -80,13 +76,13 @@ def boolean(label: str, value: object) -> bool:
     raise ConfigError(f"{label}={value!r} is not True or False")
 
 
-def explicit(config: Config, sections: tuple[str, ...], name: str) -> tuple[bool, object]:
-    """Whether ``name`` was configured in any of ``sections`` (the most specific wins, as in
-    traitlets), and its value."""
+def explicit(config: Config, sections: tuple[str, ...], name: str) -> str | None:
+    """The section (most specific first, as in traitlets) where ``name`` was configured, or
+    None; error messages name the section the operator actually wrote."""
     for section in reversed(sections):
         if section in config and name in config[section]:
-            return True, config[section][name]
-    return False, None
+            return section
+    return None
 
 
 @dataclass
@@ -106,17 +102,18 @@ def resolve(
     std_explicit: set[str] = set()
     messages: list[str] = []
     for knob in all_knobs:
-        is_set, raw = explicit(config, knob.sections, knob.name)
-        if not is_set:
+        section = explicit(config, knob.sections, knob.name)
+        if section is None:
             values[knob.ours] = ours[knob.ours]
             continue
         std_explicit.add(knob.ours)
-        value = seconds(knob.label, raw) if knob.kind is int else boolean(knob.label, raw)
+        label, raw = f"{section}.{knob.name}", config[section][knob.name]
+        value = seconds(label, raw) if knob.kind is int else boolean(label, raw)
         values[knob.ours] = value
         if knob.ours in ours_explicit and ours[knob.ours] != value:
             messages.append(
-                f"Both CullExt.{knob.ours}={ours[knob.ours]!r} and {knob.label}={value!r} are "
-                f"set; using {knob.label}={value!r} (an explicit standard setting wins)."
+                f"Both CullExt.{knob.ours}={ours[knob.ours]!r} and {label}={value!r} are "
+                f"set; using {label}={value!r} (an explicit standard setting wins)."
             )
     for name in ("warn_before", "keepalive_max", "max_age"):
         values[name] = ours[name]
