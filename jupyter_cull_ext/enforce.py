@@ -14,6 +14,8 @@ protects a kernel from them too and there is only one rule.
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,11 +36,14 @@ class KeepaliveError(ValueError):
 class Enforcer:
     """Reads the live server, asks the policy, and stops what is due."""
 
-    def __init__(self, serverapp: Any, tracker: ActivityTracker, ours: dict, log: Any):
+    def __init__(self, serverapp: Any, tracker: ActivityTracker, ours: dict, log: Any,
+                 emit: Callable[..., None] | None = None):
         self.serverapp = serverapp
         self.tracker = tracker
         self.ours = ours  # warn_before, keepalive_max, max_age, started
         self.log = log
+        self.emit = emit or (lambda kind, **fields: None)  # serverlog.CullEvents.emit
+        self._warned_for: datetime | None = None  # the server deadline last warned about
         self._handle: Any = None
         self._acting: set[str] = set()
         self._bad_specs: set[str] = set()
@@ -144,25 +149,37 @@ class Enforcer:
     def keepalive(self, secs: float) -> datetime | None:
         """Keep the server and its kernels up for ``secs`` from now (0 cancels)."""
         cap = self.ours["keepalive_max"]
+        refusal = None
         if secs > 0 and cap <= 0:
-            raise KeepaliveError("keep-alive is disabled by the operator (keepalive_max = 0)")
-        if secs > cap:
-            raise KeepaliveError(
-                f"keep-alive of {secs:g} s exceeds the operator's cap of {cap} s"
-            )
+            refusal = "keep-alive is disabled by the operator (keepalive_max = 0)"
+        elif secs > cap:
+            refusal = f"keep-alive of {secs:g} s exceeds the operator's cap of {cap} s"
+        if refusal is not None:
+            self._decided("keepalive_refused", logging.INFO, "Keep-alive refused: %s.", refusal,
+                          by="user", requested_seconds=secs, cap_seconds=cap)
+            raise KeepaliveError(refusal)
         now = utcnow()
         if secs == 0:
-            if self.tracker.keepalive_until is not None:
-                self.log.info("Keep-alive cancelled (was until %s).",
-                              policy.isoformat(self.tracker.keepalive_until))
+            was = self.tracker.keepalive_until
+            if was is not None:
+                self._decided("keepalive_cancelled", logging.INFO,
+                              "Keep-alive cancelled (was until %s).", policy.isoformat(was),
+                              by="user", keepalive_until=policy.isoformat(was))
             self.tracker.keepalive_until = None
         else:
-            self.tracker.keepalive_until = now + timedelta(seconds=secs)
-            self.log.info("Keep-alive requested for %s (cap %s): until %s.",
-                          policy.duration(secs), policy.duration(cap),
-                          policy.isoformat(self.tracker.keepalive_until))
+            until = self.tracker.keepalive_until = now + timedelta(seconds=secs)
+            self._decided("keepalive_requested", logging.INFO,
+                          "Keep-alive requested for %s (cap %s): until %s.",
+                          policy.duration(secs), policy.duration(cap), policy.isoformat(until),
+                          by="user", requested_seconds=secs, cap_seconds=cap,
+                          keepalive_until=policy.isoformat(until))
         self.tracker.record(policy.KEEPALIVE, now)
         return self.tracker.keepalive_until
+
+    def _decided(self, kind: str, level: int, fmt: str, *args: Any, **fields: Any) -> None:
+        """Log a decision as one line and emit it as an event (``serverlog.CullEvents``)."""
+        self.log.log(level, fmt, *args)
+        self.emit(kind, msg=fmt % args, **fields)
 
     # --- the timer -----------------------------------------------------------------------
 
@@ -220,6 +237,7 @@ class Enforcer:
         if decision.server_due():
             self._stop_server(decision)
             return
+        self._warn(decision)
         for k in decision.due_kernels():
             await self._cull_kernel(k, decision.now)
         for t in decision.due_terminals():
@@ -231,14 +249,22 @@ class Enforcer:
             return
         self._acting.add(kid)
         try:
+            path = await self._session_path(kid)
+            where = f", session {path!r}" if path else ""
+            fields = dict(kernel_id=kid, kernel_name=k.kernel.name, path=path, reason=k.reason)
             if k.reason == "dead":
-                self.log.warning("Culling dead kernel %s (%s).", kid, k.kernel.name)
+                self._decided("kernel_culled", logging.WARNING, "Culling dead kernel %s (%s%s).",
+                              kid, k.kernel.name, where, **fields)
             else:
                 idle = (now - k.kernel.last_activity).total_seconds()
-                self.log.warning(
-                    "Culling idle kernel %s (%s): idle for %s >= timeout %s%s.",
-                    kid, k.kernel.name, policy.duration(idle), policy.duration(k.kernel.timeout),
+                self._decided(
+                    "kernel_culled", logging.WARNING,
+                    "Culling idle kernel %s (%s%s): idle for %s >= timeout %s%s.",
+                    kid, k.kernel.name, where, policy.duration(idle),
+                    policy.duration(k.kernel.timeout),
                     f", {k.kernel.connections} connection(s)" if k.kernel.connections else "",
+                    idle_seconds=round(idle, 3), timeout_seconds=k.kernel.timeout,
+                    connections=k.kernel.connections, **fields,
                 )
             await self.kernel_manager.shutdown_kernel(kid)
         except KeyError:
@@ -256,8 +282,10 @@ class Enforcer:
         self._acting.add(key)
         try:
             idle = (now - t.terminal.last_activity).total_seconds()
-            self.log.warning("Culling idle terminal %s: idle for %s >= timeout %s.",
-                             name, policy.duration(idle), policy.duration(t.timeout))
+            self._decided("terminal_culled", logging.WARNING,
+                          "Culling idle terminal %s: idle for %s >= timeout %s.",
+                          name, policy.duration(idle), policy.duration(t.timeout), terminal=name,
+                          reason="idle", idle_seconds=round(idle, 3), timeout_seconds=t.timeout)
             await self.terminal_manager.terminate(name, force=True)
         except KeyError:
             pass
@@ -267,23 +295,61 @@ class Enforcer:
             self._acting.discard(key)
 
     def _stop_server(self, decision: policy.Decision) -> None:
-        s = decision.server
+        s, cfg = decision.server, decision.settings
+        fields = dict(reason=s.reason, kernels=len(decision.kernels),
+                      terminals=len(decision.terminals), last_activity=policy.isoformat(
+                          s.last_activity), last_activity_source=s.last_activity_source)
         if s.reason == "max_age":
-            age = (decision.now - decision.settings.started).total_seconds()
-            self.log.warning("Stopping server: reached its max age (%s >= %s, started %s).",
-                             policy.duration(age), policy.duration(decision.settings.max_age),
-                             policy.isoformat(decision.settings.started))
+            age = (decision.now - cfg.started).total_seconds()
+            self._decided("server_stopping", logging.WARNING,
+                          "Stopping server: reached its max age (%s >= %s, started %s).",
+                          policy.duration(age), policy.duration(cfg.max_age),
+                          policy.isoformat(cfg.started), age_seconds=round(age, 3),
+                          max_age_seconds=cfg.max_age, started=policy.isoformat(cfg.started),
+                          **fields)
         else:
             idle = (decision.now - s.last_activity).total_seconds()
-            self.log.warning(
+            self._decided(
+                "server_stopping", logging.WARNING,
                 "Stopping server: idle for %s >= timeout %s (last activity: %s at %s); "
                 "%d kernel(s) and %d terminal(s) shut down with it.",
-                policy.duration(idle), policy.duration(decision.settings.server_timeout),
+                policy.duration(idle), policy.duration(cfg.server_timeout),
                 s.last_activity_source, policy.isoformat(s.last_activity),
                 len(decision.kernels), len(decision.terminals),
+                idle_seconds=round(idle, 3), timeout_seconds=cfg.server_timeout, **fields,
             )
         self.stop()
         self.serverapp.stop()
+
+    def _warn(self, decision: policy.Decision) -> None:
+        """Say once per server deadline, when its warning time has come, that it is near."""
+        s, cfg = decision.server, decision.settings
+        if s.warn_at is None or s.warn_at > decision.now or s.deadline == self._warned_for:
+            return
+        self._warned_for = s.deadline
+        left = (s.deadline - decision.now).total_seconds()
+        if s.reason == "max_age":
+            why = f"it reaches its max age of {policy.duration(cfg.max_age)}"
+        else:
+            why = (f"idle since {policy.isoformat(s.last_activity)} (last activity: "
+                   f"{s.last_activity_source}), timeout {policy.duration(cfg.server_timeout)}")
+            if s.protected_by == policy.KEEPALIVE:
+                why += f", kept alive until {policy.isoformat(decision.keepalive_until)}"
+        self._decided("warning", logging.WARNING, "Server will stop in %s (at %s): %s.",
+                      policy.duration(left), policy.isoformat(s.deadline), why,
+                      reason=s.reason, deadline=policy.isoformat(s.deadline),
+                      seconds_left=round(left, 3), last_activity=policy.isoformat(
+                          s.last_activity), last_activity_source=s.last_activity_source)
+
+    async def _session_path(self, kernel_id: str) -> str | None:
+        """The path of the session (notebook, console, file) using the kernel, if any."""
+        try:
+            sessions = await self.serverapp.session_manager.list_sessions()
+        except Exception:
+            self.log.debug("Could not list sessions", exc_info=True)
+            return None
+        return next((s.get("path") for s in sessions
+                     if (s.get("kernel") or {}).get("id") == kernel_id), None)
 
     # --- the stock cullers, delegated ----------------------------------------------------
 
