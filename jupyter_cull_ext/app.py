@@ -19,7 +19,7 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Int, List, TraitError, Unicode, default, validate
 
-from . import knobs, policy, serverlog
+from . import knobs, metrics, policy, serverlog
 from .activity import DEFAULT_COUNTED_REQUESTS, ActivityTracker, RequestClassifier
 from .enforce import Enforcer
 from .handlers import default_handlers
@@ -268,6 +268,7 @@ class CullExt(ExtensionApp):
         self._wrap_log_function(serverapp.web_app.settings)
         self.server_log.cover_server(serverapp)  # again: loggers reconfigured since load
         self.enforcer.start()
+        metrics.watch(self.enforcer.decide)
         self.reporter = reporter_from_env(
             dict(os.environ), self.hub_activity_interval, self.enforcer.last_activity,
             self.log, on_event=self.events.emit,

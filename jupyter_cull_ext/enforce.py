@@ -21,9 +21,13 @@ from typing import Any
 
 from tornado.ioloop import IOLoop
 
-from . import policy
+from . import metrics, policy
 from .activity import ActivityTracker, utcnow
 from .knobs import ConfigError, seconds
+
+#: Decisions that stop something, and the ``kind`` label of the culls metric.
+CULL_KINDS = {"kernel_culled": "kernel", "terminal_culled": "terminal",
+              "server_stopping": "server"}
 
 #: Longest the timer sleeps between looks, in seconds.
 MAX_SLEEP = 1.0
@@ -180,6 +184,8 @@ class Enforcer:
         """Log a decision as one line and emit it as an event (``serverlog.CullEvents``)."""
         self.log.log(level, fmt, *args)
         self.emit(kind, msg=fmt % args, **fields)
+        if kind in CULL_KINDS:
+            metrics.CULLS.labels(CULL_KINDS[kind], fields.get("reason") or "idle").inc()
 
     # --- the timer -----------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
-from . import policy
+from . import metrics, policy
 from .activity import utcnow
 
 #: How often (seconds) the reporter looks for activity nobody told it about (kernel output).
@@ -178,8 +178,10 @@ class HubReporter:
         try:
             await AsyncHTTPClient().fetch(request)
         except Exception as e:
+            metrics.HUB_REPORTS.labels("failed").inc()
             self._failed(e)
             return False
+        metrics.HUB_REPORTS.labels("ok").inc()
         self.reports += 1
         self.sent = when
         self.last_report_ok = True

@@ -9,6 +9,7 @@ import logging
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from prometheus_client import REGISTRY
 from conftest import wait_for
 from tornado import web
 from tornado.httpserver import HTTPServer
@@ -71,6 +72,8 @@ async def test_failures_back_off_log_once_and_recover(fast, caplog, jp_asyncio_l
     caplog.set_level(logging.INFO, logger="test-hubreport")
     stub = StubHub([500] * 5)
     clock = Clock()
+    failed_before = REGISTRY.get_sample_value("jupyter_cull_ext_hub_reports_total",
+                                              {"outcome": "failed"}) or 0
     r = reporter(stub, clock)
     r.start()
     try:
@@ -87,6 +90,8 @@ async def test_failures_back_off_log_once_and_recover(fast, caplog, jp_asyncio_l
         ts = clock.value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
         assert body == {"servers": {"": {"last_activity": ts}}, "last_activity": ts}
         assert stub.requests[0]["auth"] == "token secret-token"
+        assert REGISTRY.get_sample_value("jupyter_cull_ext_hub_reports_total",
+                                         {"outcome": "failed"}) == failed_before + 5
     finally:
         r.stop()
     ours = [rec for rec in caplog.records if rec.name == "test-hubreport"]
