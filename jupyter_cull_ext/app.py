@@ -88,7 +88,7 @@ class CullExt(ExtensionApp):
         Defaults to ${ENV_STARTED} (the hub's `started`, passed by the hub companion), else
         the moment this server started.""").tag(config=True)
     hub_activity_interval = Int(None, allow_none=True, help="""
-        Seconds between activity reports to JupyterHub while the server is active (±10 %%
+        Seconds between activity reports to JupyterHub while the server is active (±10 %
         jitter); nothing is reported while idle, and the first activity after a quiet
         period is reported within seconds. Defaults to $JUPYTERHUB_ACTIVITY_INTERVAL, else
         300. Reporting is on only under JupyterHub ($JUPYTERHUB_ACTIVITY_URL set).""").tag(
