@@ -1,12 +1,47 @@
 #!/usr/bin/env bash
-# Demo: JupyterLab with jupyter-cull-ext and short timeouts, so culling can be watched in minutes.
-#   PORT=8888            port on 127.0.0.1
+# Demo of jupyter-cull-ext with short timeouts, so culling can be watched in minutes.
+#   bash scripts/demo.sh        a local JupyterHub (http://127.0.0.1:8000, any user, password
+#                               "demo") with the max-age companion; config in demo/
+#   bash scripts/demo.sh lab    a single JupyterLab, no hub
+#   PORT=8888            port on 127.0.0.1 (hub: 8000)
 #   DEMO_DIR=/tmp/jupyter-cull-demo   notebook root directory
 #   TOKEN=...            login token (default: a fresh random one)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/install.sh
 source scripts/install.sh
+
+if [ "${1:-hub}" = "hub" ]; then
+    export PORT="${PORT:-8000}"
+    export DEMO_DIR="${DEMO_DIR:-/tmp/jupyter-cull-hub-demo}"
+    mkdir -p "$DEMO_DIR"
+    command -v configurable-http-proxy >/dev/null || {
+        echo "configurable-http-proxy is missing (npm install -g configurable-http-proxy)" >&2
+        exit 1; }
+    cat <<MSG
+
+==============================================================================
+ jupyter-cull-ext demo: a local JupyterHub
+------------------------------------------------------------------------------
+ Open:   http://127.0.0.1:$PORT/
+ Login:  any user name, password "demo" ("admin" is an admin; "shorty" has a
+         5-minute max age, everyone else 15 minutes)
+
+ In JupyterLab, watch the status bar: the countdown to the next stop and why.
+   - leave a kernel idle: it is culled after 2 minutes
+   - leave everything idle (even with the tab open): the server stops after
+     5 minutes, with a warning a minute before; unsaved notebooks are saved
+   - run  import time; time.sleep(600)  : a busy kernel keeps the server up,
+     until its max age; the hub companion stops it then
+   - in a terminal:  jupyter cull status   explains the deadlines in words
+   - why was it stopped?  cat ~/.jupyter-server-log.txt
+ Config: demo/jupyterhub_config.py   Hub state: $DEMO_DIR
+==============================================================================
+
+MSG
+    cd "$DEMO_DIR"
+    exec "$OLDPWD/.venv/bin/jupyterhub" -f "$OLDPWD/demo/jupyterhub_config.py"
+fi
 
 PORT="${PORT:-8888}"
 DEMO_DIR="${DEMO_DIR:-/tmp/jupyter-cull-demo}"

@@ -1,0 +1,52 @@
+"""A local JupyterHub demo of jupyter-cull-ext, with timeouts short enough to watch.
+
+Started by `bash scripts/demo.sh`. It is also a worked example for operators: the whole hub
+side is the one `configure(...)` call below; the user image only needs
+`pip install jupyter-cull-ext` and the server settings passed here as arguments would
+normally live in `/etc/jupyter/jupyter_server_config.py`.
+
+Log in with any user name and the password `demo`.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+from jupyter_cull_ext.hub import configure
+
+c = get_config()  # noqa: F821
+
+here = Path(os.environ.get("DEMO_DIR", "/tmp/jupyter-cull-hub-demo"))
+bin_dir = Path(sys.executable).parent
+
+c.JupyterHub.ip = "127.0.0.1"
+c.JupyterHub.port = int(os.environ.get("PORT", "8000"))
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.db_url = f"sqlite:///{here}/jupyterhub.sqlite"
+c.JupyterHub.cookie_secret_file = str(here / "jupyterhub_cookie_secret")
+c.ConfigurableHTTPProxy.pid_file = str(here / "proxy.pid")
+
+c.JupyterHub.authenticator_class = "dummy"
+c.DummyAuthenticator.password = "demo"
+c.Authenticator.allow_all = True
+c.Authenticator.admin_users = {"admin"}
+
+# Local processes without switching user (the demo runs as whoever starts it).
+c.JupyterHub.spawner_class = "simple"
+c.SimpleLocalProcessSpawner.home_dir_template = str(here / "home" / "{username}")
+c.Spawner.cmd = [str(bin_dir / "jupyterhub-singleuser")]
+c.Spawner.default_url = "/lab"
+c.Spawner.args = [
+    "--allow-root",
+    # what /etc/jupyter/jupyter_server_config.py would say, with demo-sized timeouts:
+    "--MappingKernelManager.cull_idle_timeout=120",  # idle kernels go after 2 minutes
+    "--ServerApp.shutdown_no_activity_timeout=300",  # an idle server stops after 5 minutes
+    "--CullExt.warn_before=60",  # and warns a minute before
+    "--CullExt.keepalive_max=600",  # users may keep it up for 10 minutes at a time
+]
+
+# The hub side, in one call: a service that stops servers at their max age (with only the
+# scopes it needs), and each server told its own max age and start, so the status bar
+# counts down to it. Here: 15 minutes, 5 for members of the "short" group.
+configure(c, max_age=15 * 60, groups={"short": 5 * 60})
+c.JupyterHub.load_groups = {"short": {"users": ["shorty"]}}
