@@ -15,7 +15,7 @@ a kernel that was culled or shut down does not take its past activity with it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 
 from . import policy
@@ -33,6 +33,11 @@ DEFAULT_COUNTED_REQUESTS = (
 #: refined sources: every API call, and terminal I/O (tracked per terminal instead).
 UNREFINED_SETTINGS = frozenset({"api_last_activity", "terminal_last_activity"})
 
+#: A request carrying this header with value ``1`` is the widget saving unsaved work just
+#: before a stop. It must not count, or saving would postpone the very stop it prepares for.
+#: Anyone may send it: it can only make a request count *less*, never keep a server alive.
+AUTOSAVE_HEADER = "X-Jupyter-Cull-Autosave"
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
@@ -45,9 +50,13 @@ class RequestClassifier:
         self.base_url = base_url
         self.pattern = re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
 
-    def counts(self, method: str, path: str, status: int) -> bool:
-        """True for a successful request matching one of the counted patterns."""
+    def counts(self, method: str, path: str, status: int,
+               headers: Mapping[str, str] | None = None) -> bool:
+        """True for a successful request matching one of the counted patterns, unless it is
+        marked as an automatic save (``AUTOSAVE_HEADER``)."""
         if self.pattern is None or status >= 400 or not path.startswith(self.base_url):
+            return False
+        if headers is not None and headers.get(AUTOSAVE_HEADER, "").strip() == "1":
             return False
         relative = path[len(self.base_url) :]
         return self.pattern.fullmatch(f"{method} {relative}") is not None

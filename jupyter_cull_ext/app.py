@@ -240,7 +240,8 @@ class CullExt(ExtensionApp):
         def log_function(handler: Any) -> None:
             try:
                 request = handler.request
-                if classifier.counts(request.method, request.path, handler.get_status()):
+                if classifier.counts(request.method, request.path, handler.get_status(),
+                                   request.headers):
                     tracker.record("user_api")
             finally:
                 if original is not None:

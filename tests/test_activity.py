@@ -147,6 +147,25 @@ async def test_user_api_writes_count(action, status, jp_fetch, jp_root_dir, jp_s
     assert tracker.times()["user_api"] > before
 
 
+async def test_a_save_marked_as_autosave_does_not_count(status, jp_fetch, jp_root_dir,
+                                                        jp_serverapp):
+    """The widget's save just before a stop must not postpone that stop; the same save
+    without the header (a person pressing Ctrl+S) does count."""
+    tracker = jp_serverapp.web_app.settings["jupyter_cull_ext"].tracker
+    body = json.dumps({"type": "file", "format": "text", "content": "saved by the widget"})
+    before = await settle(status)
+    response = await jp_fetch("api", "contents", "doc.txt", method="PUT", body=body,
+                              headers={"X-Jupyter-Cull-Autosave": "1"})
+    assert response.code in (200, 201)
+    assert (jp_root_dir / "doc.txt").read_text() == "saved by the widget"  # saved...
+    assert "user_api" not in tracker.times()  # ...but not counted
+    assert (await last(status))[0] == before
+
+    await jp_fetch("api", "contents", "doc.txt", method="PUT", body=body,
+                   headers={"X-Jupyter-Cull-Autosave": "0"})
+    assert tracker.times()["user_api"] > before
+
+
 async def test_stopping_a_kernel_counts(status, jp_fetch, start_kernel):
     kid = await start_kernel()
     before = await settle(status)
@@ -279,3 +298,10 @@ def test_operator_patterns_replace_the_defaults():
     assert classifier.counts("POST", "/api/myapp/run", 200)
     assert not classifier.counts("PUT", "/api/contents/a.txt", 200)
     assert not RequestClassifier("/", []).counts("PUT", "/api/contents/a.txt", 200)
+
+
+def test_autosave_header_is_never_counted():
+    classifier = RequestClassifier("/", DEFAULT_COUNTED_REQUESTS)
+    assert not classifier.counts("PUT", "/api/contents/a.txt", 200,
+                                 {"X-Jupyter-Cull-Autosave": "1"})
+    assert classifier.counts("PUT", "/api/contents/a.txt", 200, {"Other": "1"})
