@@ -8,3 +8,7 @@ def _jupyter_server_extension_points():
     from .app import CullExt
 
     return [{"module": "jupyter_cull_ext.app", "app": CullExt}]
+
+
+def _jupyter_labextension_paths():
+    return [{"src": "labextension", "dest": "jupyter-cull-ext"}]

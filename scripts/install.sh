@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install everything the project needs to run its tests and demo:
 #   - a virtualenv at <repo>/.venv with this package installed editable, plus its [test] extra
+#   - the JupyterLab extension: npm ci, built into jupyter_cull_ext/labextension and linked
+#     into .venv/share/jupyter/labextensions (rebuilt whenever its sources change)
 #   - Debian's chromium (browser tests)
 #   - configurable-http-proxy from npm (JupyterHub tests)
 # Idempotent: the pip step is skipped while .venv/.installed-<sha256 of pyproject.toml> exists.
@@ -26,7 +28,7 @@ _ci_as_root() {
     fi
 }
 
-_ci_venv() {
+_ci_venv_create() {
     local venv="$_ci_root/.venv"
     if [ -d "$venv" ] && ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
         _ci_log "$venv is broken; recreating it"
@@ -46,7 +48,10 @@ _ci_venv() {
             python3 -m venv "$venv"
         fi
     fi
+}
 
+_ci_venv() {
+    local venv="$_ci_root/.venv"
     local hash stamp
     hash="$(sha256sum "$_ci_root/pyproject.toml" | cut -d' ' -f1)"
     stamp="$venv/.installed-$hash"
@@ -61,6 +66,63 @@ _ci_venv() {
     )
     rm -f "$venv"/.installed-*
     touch "$stamp"
+}
+
+# The JupyterLab extension (labextension/, package.json). npm ci runs when package-lock.json
+# changes, the build when a source changes or the build output is incomplete; the built
+# extension is then linked into the venv, so JupyterLab there loads the current build.
+# (pip install -e would build it too, through hatch-jupyter-builder, but only when pip runs.)
+_ci_frontend_sources_hash() {
+    (cd "$_ci_root" && find labextension package.json package-lock.json tsconfig.json \
+        -type f ! -path '*/__tests__/*' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+}
+
+_ci_frontend_built() {
+    local out="$_ci_root/jupyter_cull_ext/labextension"
+    [ -f "$out/package.json" ] && [ -f "$out/static/style.js" ] || return 1
+    local entry
+    entry="$("$_ci_root/.venv/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["jupyterlab"]["_build"]["load"])' "$out/package.json" 2>/dev/null)" || return 1
+    [ -f "$out/$entry" ]
+}
+
+_ci_frontend() {
+    local venv="$_ci_root/.venv"
+    if ! command -v npm >/dev/null 2>&1; then
+        _ci_warn "npm is not available: the JupyterLab extension is not built; browser tests will fail"
+        return 0
+    fi
+    local lock stamp
+    lock="$(cat "$_ci_root/package.json" "$_ci_root/package-lock.json" | sha256sum | cut -c1-16)"
+    if [ ! -e "$_ci_root/node_modules/.installed-$lock" ]; then
+        _ci_log "npm ci (JupyterLab extension dependencies)"
+        (cd "$_ci_root" && npm ci --no-fund --no-audit --loglevel=error)
+        touch "$_ci_root/node_modules/.installed-$lock"
+    fi
+    stamp="$venv/.frontend-$(_ci_frontend_sources_hash)"
+    if [ -e "$stamp" ] && _ci_frontend_built; then
+        return 0
+    fi
+    # The build runs jupyter-builder (a jupyterlab dependency); a fresh venv may lack it yet.
+    if [ ! -x "$venv/bin/jupyter-builder" ]; then
+        "$venv/bin/python" -m pip install -q --disable-pip-version-check 'jupyter_builder>=1.3'
+    fi
+    _ci_log "building the JupyterLab extension (npm run build)"
+    local log="$venv/frontend-build.log"
+    if ! (cd "$_ci_root" && PATH="$venv/bin:$PATH" npm run build) >"$log" 2>&1; then
+        cat "$log" >&2
+        _ci_warn "building the JupyterLab extension failed (log above)"
+        return 1
+    fi
+    rm -f "$venv"/.frontend-*
+    touch "$stamp"
+}
+
+_ci_frontend_link() {
+    local link="$_ci_root/.venv/share/jupyter/labextensions/jupyter-cull-ext"
+    [ -d "$_ci_root/jupyter_cull_ext/labextension" ] || return 0
+    if [ "$(readlink -f "$link" 2>/dev/null)" != "$(readlink -f "$_ci_root/jupyter_cull_ext/labextension")" ]; then
+        (cd "$_ci_root" && .venv/bin/jupyter-builder develop --overwrite . >/dev/null)
+    fi
 }
 
 _ci_chromium() {
@@ -104,7 +166,13 @@ _ci_chp() {
     fi
 }
 
+_ci_venv_create
+_ci_frontend
 _ci_venv
+# pip (re)installing the editable package replaces the venv's link to the build with a copy,
+# and uninstalling the old one through that link can remove built files: check both again.
+_ci_frontend_built || { rm -f "$_ci_root/.venv"/.frontend-*; _ci_frontend; }
+_ci_frontend_link
 _ci_chromium
 _ci_chp
 case ":$PATH:" in *":$_ci_root/.venv/bin:"*) ;; *) export PATH="$_ci_root/.venv/bin:$PATH" ;; esac

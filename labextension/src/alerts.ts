@@ -1,0 +1,263 @@
+/**
+ * What the extension says and does as deadlines approach: the warning before a stop (with
+ * "I'm still here", "Keep alive for …" and, for max age, "Save all"), the quieter heads-up
+ * before a kernel open here is culled, the pre-stop save of dirty documents, and the notice
+ * once the server has stopped.
+ */
+
+import { Notification } from '@jupyterlab/apputils';
+import type { CommandRegistry } from '@lumino/commands';
+
+import type { IServerStatus, IStatus } from './api';
+
+import {
+  autosaveAt,
+  describeSeconds,
+  kernelsToWarn,
+  parseTime,
+  warningKey
+} from './countdown';
+import type { CullModel } from './model';
+
+/** How the warning before a stop is shown. */
+export type WarningDisplay = 'notification' | 'status-bar';
+
+export namespace Alerts {
+  export interface IOptions {
+    model: CullModel;
+    commands: CommandRegistry;
+    /** Say a person is here ("I'm still here"). */
+    presence: () => Promise<void>;
+    /** Open the keep-alive dialog. */
+    askKeepalive: () => Promise<unknown>;
+    /** Save dirty documents without it counting as activity; resolves with their paths. */
+    autosave: () => Promise<string[]>;
+    /** Kernel ids open in this browser, and the document of each. */
+    openKernels: () => Map<string, string>;
+    /** The hub's home page, or null outside JupyterHub. */
+    hubHome: string | null;
+  }
+}
+
+/** Local wall-clock time of a server time, for messages. */
+function clock(model: CullModel, serverMs: number): string {
+  return new Date(model.toLocal(serverMs)).toLocaleTimeString();
+}
+
+export class Alerts {
+  constructor(private readonly options: Alerts.IOptions) {
+    options.model.stateChanged.connect(this._update, this);
+  }
+
+  /** How the warning is shown. */
+  warningDisplay: WarningDisplay = 'notification';
+
+  /** Whether to give a heads-up before a kernel open here is culled. */
+  kernelHeadsUp = true;
+
+  dispose(): void {
+    this.options.model.stateChanged.disconnect(this._update, this);
+    this._dismissWarning();
+    for (const id of this._kernelNotes.values()) {
+      Notification.dismiss(id);
+    }
+    this._kernelNotes.clear();
+  }
+
+  private _update(): void {
+    const { model } = this.options;
+    const phase = model.phase;
+    const status = model.status;
+    if (phase === 'stopped') {
+      this._dismissWarning();
+      this._dismissKernels(new Set());
+      this._showStopped();
+      return;
+    }
+    if (this._stoppedNote !== null) {
+      Notification.dismiss(this._stoppedNote);
+      this._stoppedNote = null;
+    }
+    if (status === null || phase === 'unreachable') {
+      return;
+    }
+    const now = model.now();
+    this._warn(status.server, warningKey(status.server, now));
+    this._maybeAutosave(status.server, now);
+    this._headsUp(status, now);
+  }
+
+  private _warn(server: IServerStatus, key: string | null): void {
+    if (key === this._warningKey) {
+      return;
+    }
+    this._dismissWarning();
+    this._warningKey = key;
+    if (key === null || this.warningDisplay !== 'notification') {
+      return;
+    }
+    const { model } = this.options;
+    const deadline = parseTime(server.deadline) ?? model.now();
+    const actions: Notification.IAction[] = [];
+    let message: string;
+    if (server.reason === 'max_age') {
+      message =
+        `This server reaches its maximum age and stops at ${clock(model, deadline)}. ` +
+        'Open documents will be saved.';
+      actions.push({
+        label: 'Save all',
+        caption: 'Save every open document now',
+        displayType: 'accent',
+        callback: () => {
+          void this.options.commands.execute('docmanager:save-all');
+        }
+      });
+    } else {
+      const why =
+        server.protected_by === 'keepalive'
+          ? 'Your keep-alive ends'
+          : 'Nothing has happened for a while';
+      message =
+        `${why}: this server stops at ${clock(model, deadline)}. ` +
+        'Unsaved documents will be saved first.';
+      actions.push({
+        label: "I'm still here",
+        caption: 'Tell the server you are using it',
+        displayType: 'accent',
+        callback: () => {
+          void this.options.presence();
+        }
+      });
+      if (server.keepalive_max > 0) {
+        actions.push({
+          label: 'Keep alive for …',
+          caption: `Keep the server running for up to ${describeSeconds(server.keepalive_max)}`,
+          callback: () => {
+            void this.options.askKeepalive();
+          }
+        });
+      }
+    }
+    this._warningNote = Notification.warning(message, {
+      autoClose: false,
+      actions
+    });
+  }
+
+  private _dismissWarning(): void {
+    if (this._warningNote !== null) {
+      Notification.dismiss(this._warningNote);
+      this._warningNote = null;
+    }
+    this._warningKey = null;
+  }
+
+  /** Save dirty documents shortly before the stop; in a hidden tab (whose timers the
+   * browser may slow down) already when the warning is due. */
+  private _maybeAutosave(server: IServerStatus, now: number): void {
+    const at = autosaveAt(server);
+    const deadline = parseTime(server.deadline);
+    if (
+      at === null ||
+      deadline === null ||
+      now >= deadline || // too late: the server is stopping
+      server.deadline === this._savedFor ||
+      this._saving
+    ) {
+      return;
+    }
+    const early =
+      document.visibilityState === 'hidden' && warningKey(server, now) !== null;
+    if (now < at && !early) {
+      return;
+    }
+    this._savedFor = server.deadline;
+    this._saving = true;
+    void this.options
+      .autosave()
+      .catch(() => [])
+      .finally(() => {
+        this._saving = false;
+      });
+  }
+
+  private _headsUp(status: IStatus, now: number): void {
+    const open = this.options.openKernels();
+    const due = this.kernelHeadsUp
+      ? kernelsToWarn(status, now, new Set(open.keys()))
+      : [];
+    const ids = new Set(due.map(k => k.id));
+    this._dismissKernels(ids);
+    for (const kernel of due) {
+      const key = `${kernel.id}@${kernel.deadline}`;
+      if (this._kernelNotes.has(key)) {
+        continue;
+      }
+      const path = open.get(kernel.id) ?? kernel.name;
+      const cap = status.server.keepalive_max;
+      const keep = Math.min(cap, Math.max(kernel.timeout, 1800));
+      const deadline = parseTime(kernel.deadline) ?? now;
+      const actions: Notification.IAction[] =
+        cap > 0
+          ? [
+              {
+                label: `Keep it ${describeSeconds(keep)} longer`,
+                caption: 'Keep the server and its kernels running (keep-alive)',
+                callback: () => {
+                  void this.options.model.keepAlive(keep);
+                }
+              }
+            ]
+          : [];
+      const id = Notification.info(
+        `The idle kernel of ${path} will be shut down at ${clock(this.options.model, deadline)}; ` +
+          'its variables will be lost.',
+        { autoClose: false, actions }
+      );
+      this._kernelNotes.set(key, id);
+    }
+  }
+
+  /** Dismiss kernel heads-ups except those of `keep` (kernel ids). */
+  private _dismissKernels(keep: ReadonlySet<string>): void {
+    for (const [key, id] of [...this._kernelNotes]) {
+      if (!keep.has(key.split('@')[0])) {
+        Notification.dismiss(id);
+        this._kernelNotes.delete(key);
+      }
+    }
+  }
+
+  private _showStopped(): void {
+    if (this._stoppedNote !== null) {
+      return;
+    }
+    const { hubHome, model } = this.options;
+    const reason =
+      model.status?.server.reason === 'max_age' ? 'its maximum age' : 'idle';
+    const actions: Notification.IAction[] = hubHome
+      ? [
+          {
+            label: 'Open the hub home page',
+            caption: 'Start your server again from JupyterHub',
+            displayType: 'accent',
+            callback: () => {
+              window.location.assign(hubHome);
+            }
+          }
+        ]
+      : [];
+    this._stoppedNote = Notification.info(
+      `This server has stopped (${reason}).` +
+        (hubHome ? ' Start it again from the hub home page.' : ''),
+      { autoClose: false, actions }
+    );
+  }
+
+  private _warningKey: string | null = null;
+  private _warningNote: string | null = null;
+  private _kernelNotes = new Map<string, string>();
+  private _stoppedNote: string | null = null;
+  private _savedFor: string | null = null;
+  private _saving = false;
+}
