@@ -15,8 +15,9 @@ a kernel that was culled or shut down does not take its past activity with it.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from . import policy
 
@@ -43,23 +44,78 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+#: A wall-clock step larger than this (seconds) beyond the time the monotonic clock saw pass
+#: between two readings is a jump (an NTP step, a resumed VM, ``date -s``); slewing and
+#: scheduling jitter stay far below it.
+JUMP_TOLERANCE = 1.0
+
+
+class Clock:
+    """The wall clock deadlines are computed and shown in, watched for jumps.
+
+    Activity times are wall-clock times (jupyter_server stamps kernels and terminals with
+    it), and a timeout is a duration: a kernel idle for 10 s of real time is idle for 10 s
+    whatever the wall clock did meanwhile. So when a reading shows that the wall clock
+    jumped by J, the ``listeners`` are called with J, the earliest time (new frame) the jump
+    may have happened at and the new reading, and move every recorded time by J: deadlines
+    then neither fire early (a forward jump) nor J late (a backward jump). Timers sleep on
+    the event loop's monotonic clock; the enforcer reads this clock at least every second,
+    so a jump is seen within a second.
+    ``max_age`` counts from an absolute start time agreed with the hub and is not moved.
+
+    ``wall`` and ``monotonic`` are the clock sources (tests make ``wall`` jump).
+    """
+
+    def __init__(self, wall: Callable[[], datetime] = utcnow,
+                 monotonic: Callable[[], float] = time.monotonic):
+        self.wall = wall
+        self.monotonic = monotonic
+        self.listeners: list[Callable[[timedelta, datetime, datetime], None]] = []
+        self._last: tuple[datetime, float] | None = None
+
+    def now(self) -> datetime:
+        wall, mono = self.wall(), self.monotonic()
+        last, self._last = self._last, (wall, mono)
+        if last is not None:
+            elapsed = timedelta(seconds=mono - last[1])
+            jump = wall - (last[0] + elapsed)
+            if abs(jump.total_seconds()) > JUMP_TOLERANCE:
+                for listener in list(self.listeners):
+                    listener(jump, wall - elapsed, wall)
+        return wall
+
+
+def shifted(when: datetime | None, jump: timedelta, since: datetime, now: datetime
+            ) -> datetime | None:
+    """``when`` (stamped by someone else) moved by ``jump``, unless it lies in ``[since,
+    now]``: stamped in the new frame already, after the jump but before it was seen."""
+    if when is None or since <= when <= now:
+        return when
+    return when + jump
+
+
 class RequestClassifier:
     """Decides whether a finished HTTP request was something a person did."""
 
     def __init__(self, base_url: str, patterns: Iterable[str]):
         self.base_url = base_url
-        self.pattern = re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
+        # Each pattern on its own, as CullExt's validator compiles it: joined into one
+        # alternation, a pattern that is valid alone ("(?i)post api/x", or a group name
+        # another pattern uses too) makes the whole expression invalid, and the extension
+        # would fail to load, leaving the server running without any culling.
+        self.patterns = [re.compile(p) for p in patterns]
 
     def counts(self, method: str, path: str, status: int,
                headers: Mapping[str, str] | None = None) -> bool:
         """True for a successful request matching one of the counted patterns, unless it is
         marked as an automatic save (``AUTOSAVE_HEADER``)."""
-        if self.pattern is None or status >= 400 or not path.startswith(self.base_url):
+        if not self.patterns or status >= 400 or not path.startswith(self.base_url):
             return False
         if headers is not None and headers.get(AUTOSAVE_HEADER, "").strip() == "1":
             return False
         relative = path[len(self.base_url) :]
-        return self.pattern.fullmatch(f"{method} {relative}") is not None
+        request = f"{method} {relative}"
+        return any(p.fullmatch(request) is not None for p in self.patterns)
 
 
 class ActivityTracker:
@@ -69,17 +125,29 @@ class ActivityTracker:
     can re-arm its timer and a hub reporter can report promptly.
     """
 
-    def __init__(self, started: datetime):
+    def __init__(self, started: datetime, clock: Clock | None = None):
         self._times: dict[str, datetime] = {policy.SERVER_START: started}
         self.keepalive_until: datetime | None = None
         self.listeners: list[Callable[[str], None]] = []
+        self.clock = clock or Clock()
+        self.clock.listeners.append(self._clock_jumped)
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def _clock_jumped(self, jump: timedelta, since: datetime, now: datetime) -> None:
+        """Every time here was taken before the jump was seen (times are only ever taken
+        through ``now``, which reports the jump first), so all of them move."""
+        self._times = {source: when + jump for source, when in self._times.items()}
+        if self.keepalive_until is not None:
+            self.keepalive_until += jump
 
     def record(self, source: str, when: datetime | None = None, notify: bool = True) -> None:
         """Note that ``source`` counted at ``when`` (default now). Never moves backwards.
 
         ``notify=False`` is for samples taken while deciding, which must not re-trigger a
         decision."""
-        when = when or utcnow()
+        when = when or self.now()
         if when.tzinfo is None:
             raise ValueError(f"activity time for {source!r} must be timezone-aware")
         previous = self._times.get(source)

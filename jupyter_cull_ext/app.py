@@ -29,6 +29,8 @@ ENV_MAX_AGE = "JUPYTER_CULL_MAX_AGE"
 ENV_STARTED = "JUPYTER_CULL_SERVER_STARTED"
 
 OURS_ONLY = ("warn_before", "keepalive_max", "max_age")
+#: Most older server log files that may be kept.
+MAX_LOG_BACKUPS = 100
 
 
 def _seconds_trait(default_value: int, help: str) -> Int:
@@ -125,7 +127,10 @@ class CullExt(ExtensionApp):
 
     @default("server_started")
     def _started_from_env(self) -> str:
-        return os.environ.get(ENV_STARTED, "").strip()
+        raw = os.environ.get(ENV_STARTED, "").strip()
+        if raw:  # checked here too, so that an error names the variable the hub set
+            parse_started(raw, f"{ENV_STARTED} (CullExt.server_started)")
+        return raw
 
     @validate(
         "kernel_idle_timeout", "kernel_cull_interval", "terminal_idle_timeout",
@@ -147,6 +152,10 @@ class CullExt(ExtensionApp):
         low = 1024 if name == "server_log_max_bytes" else 0
         if value < low:
             raise TraitError(f"CullExt.{name} must be at least {low}, not {value}")
+        if name == "server_log_backups" and value > MAX_LOG_BACKUPS:
+            # Rotation renames every backup in turn, on the event loop: millions of them
+            # (a typo) would stall the server, culling included, at the first rotation.
+            raise TraitError(f"CullExt.{name} must be at most {MAX_LOG_BACKUPS}, not {value}")
         return value
 
     @validate("server_started")
@@ -169,7 +178,7 @@ class CullExt(ExtensionApp):
         for pattern in value:
             try:
                 re.compile(pattern)
-            except re.error as e:
+            except Exception as e:  # re.error, and RecursionError or OverflowError too
                 raise TraitError(
                     f"CullExt.counted_requests: {pattern!r} is not a regular expression: {e}"
                 ) from None
@@ -188,6 +197,12 @@ class CullExt(ExtensionApp):
             # would silently disable culling; invalid config must stop startup instead.
             serverapp.log.critical("jupyter_cull_ext: invalid configuration: %s", e)
             print(f"jupyter_cull_ext: invalid configuration: {e}", file=sys.stderr)
+            sys.exit(1)
+        except Exception as e:
+            # Anything else too, for the same reason: never run on without culling.
+            serverapp.log.critical("jupyter_cull_ext: could not start culling", exc_info=True)
+            print(f"jupyter_cull_ext: could not start culling: {type(e).__name__}: {e}",
+                  file=sys.stderr)
             sys.exit(1)
         serverapp.update_config(self.resolution.push)
         for message in self.resolution.messages:
@@ -215,7 +230,17 @@ class CullExt(ExtensionApp):
             self.config.get("CullExt", {})
         )
         self.started = parse_started(self.server_started) if self.server_started else None
-        return knobs.resolve(serverapp.config, ours, ours_explicit, knobs.knobs(kernel_sections))
+        resolution = knobs.resolve(serverapp.config, ours, ours_explicit,
+                                   knobs.knobs(kernel_sections))
+        now = datetime.now(timezone.utc)
+        if self.started is not None and self.started > now:
+            # A hub whose clock runs ahead: counted from then, max age would run longer
+            # than configured. Like every adjustment, never keep anything up longer.
+            resolution.messages.append(
+                f"CullExt.server_started ({self.server_started}) is in the future (clock "
+                f"skew?); counting max age from now ({policy.isoformat(now)}).")
+            self.started = now
+        return resolution
 
     # --- load: attach to the web application ---------------------------------------------
 
@@ -315,14 +340,17 @@ def kernel_config_sections(config: Any) -> tuple[str, ...]:
     return tuple(sections)
 
 
-def parse_started(value: str) -> datetime:
-    """An ISO 8601 time with a timezone (``Z`` allowed)."""
+def parse_started(value: str, label: str = "CullExt.server_started") -> datetime:
+    """An ISO 8601 time with a timezone (``Z`` allowed); errors name ``label``."""
     try:
         when = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise TraitError(
-            f"CullExt.server_started={value!r} is not an ISO 8601 time"
-        ) from None
+        raise TraitError(f"{label}={value!r} is not an ISO 8601 time") from None
     if when.tzinfo is None:
-        raise TraitError(f"CullExt.server_started={value!r} has no timezone")
-    return when.astimezone(timezone.utc)
+        raise TraitError(f"{label}={value!r} has no timezone")
+    when = when.astimezone(timezone.utc)
+    if abs((when - datetime.now(timezone.utc)).total_seconds()) > knobs.MAX_SECONDS:
+        # Certainly wrong, and near year 9999 the max-age deadline overflows datetime: every
+        # decision (status, culling) would fail for as long as the server runs.
+        raise TraitError(f"{label}={value!r} is more than ten years from now")
+    return when

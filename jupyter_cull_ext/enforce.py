@@ -19,10 +19,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from tornado import web
 from tornado.ioloop import IOLoop
 
 from . import metrics, policy
-from .activity import ActivityTracker, utcnow
+from .activity import ActivityTracker, shifted
 from .knobs import ConfigError, seconds
 
 #: Decisions that stop something, and the ``kind`` label of the culls metric.
@@ -49,11 +50,15 @@ class Enforcer:
         self.emit = emit or (lambda kind, **fields: None)  # serverlog.CullEvents.emit
         self._warned_for: datetime | None = None  # the server deadline last warned about
         self._handle: Any = None
-        self._acting: set[str] = set()
+        self._acting: set[str] = set()  # kernel ids and "terminal:<name>" being stopped
+        self._culls: set[asyncio.Task] = set()  # their tasks (kept referenced until done)
+        # Terminals being culled: name -> (the terminal, its last activity when culled).
+        self._dying: dict[str, tuple[Any, datetime]] = {}
         self._bad_specs: set[str] = set()
         self._stopping = False
         self._tick_task: asyncio.Task | None = None
         tracker.listeners.append(lambda source: self.arm())
+        tracker.clock.listeners.append(self._clock_jumped)
 
     # --- reading the live server ---------------------------------------------------------
 
@@ -100,7 +105,7 @@ class Enforcer:
     def facts(self, now: datetime | None = None) -> policy.Facts:
         """A snapshot of activity, kernels and terminals; live activity is recorded too, so
         it outlives the kernel or terminal it came from."""
-        now = now or utcnow()
+        now = now or self.tracker.now()
         km, tm = self.kernel_manager, self.terminal_manager
         default_timeout = km.cull_idle_timeout
         kernels = []
@@ -108,7 +113,16 @@ class Enforcer:
             kernel = km._kernels.get(kid)
             if kernel is None:
                 continue
-            model = km.kernel_model(kid)
+            try:
+                model = km.kernel_model(kid)
+            except Exception:
+                # A kernel jupyter_client has registered but jupyter_server has not stamped
+                # yet (no last_activity: kernel_model raises a TraitError) is still starting.
+                # Left out of this snapshot, as jupyter_server's own list_kernels leaves out
+                # a kernel it cannot describe: one kernel must never make every decision
+                # (the status, all culling) fail.
+                self.log.debug("Kernel %s not described yet", kid, exc_info=True)
+                continue
             state = getattr(kernel, "execution_state", "starting")
             last = getattr(kernel, "last_activity", now)
             self.tracker.record(policy.KERNEL, last, notify=False)
@@ -126,8 +140,15 @@ class Enforcer:
             )
         terminals = []
         if tm is not None:
+            self._dying = {name: d for name, d in self._dying.items()
+                           if tm.terminals.get(name) is d[0]}
             for name, term in list(tm.terminals.items()):
                 last = getattr(term, "last_activity", now)
+                if name in self._dying:
+                    # Killed, not closed yet: its shell's last output (the reply to SIGHUP)
+                    # stamps it active, but a cull is not activity; the terminal keeps
+                    # the time it was culled at until it is gone.
+                    last = self._dying[name][1]
                 self.tracker.record(policy.TERMINAL, last, notify=False)
                 terminals.append(policy.Terminal(name=name, last_activity=last))
         self.tracker.record_extensions(self.serverapp.web_app.settings)
@@ -148,6 +169,21 @@ class Enforcer:
         when, _source = policy.last_activity(self.facts())
         return when
 
+    def _clock_jumped(self, jump: timedelta, since: datetime, now: datetime) -> None:
+        """The wall clock jumped (``activity.Clock``): move the activity times jupyter_server
+        stamped on the live kernels and terminals with it, so their idle time is kept."""
+        self.log.warning("The wall clock jumped by %+.1f s; idle times are kept (deadlines "
+                         "move with the clock).", jump.total_seconds())
+        km, tm = self.kernel_manager, self.terminal_manager
+        live = list(km._kernels.values()) if km is not None else []
+        live += list(tm.terminals.values()) if tm is not None else []
+        for item in live:
+            if isinstance(getattr(item, "last_activity", None), datetime):
+                item.last_activity = shifted(item.last_activity, jump, since, now)
+        if self._warned_for is not None:  # a deadline we computed before the jump
+            self._warned_for += jump
+        self._dying = {name: (term, when + jump) for name, (term, when) in self._dying.items()}
+
     # --- keep-alive ----------------------------------------------------------------------
 
     def keepalive(self, secs: float) -> datetime | None:
@@ -162,7 +198,7 @@ class Enforcer:
             self._decided("keepalive_refused", logging.INFO, "Keep-alive refused: %s.", refusal,
                           by="user", requested_seconds=secs, cap_seconds=cap)
             raise KeepaliveError(refusal)
-        now = utcnow()
+        now = self.tracker.now()
         if secs == 0:
             was = self.tracker.keepalive_until
             if was is not None:
@@ -217,7 +253,7 @@ class Enforcer:
             delay = MAX_SLEEP
         else:
             nxt = decision.next_deadline()
-            due = decision.due_kernels() or decision.due_terminals() or decision.server_due()
+            due = self._due_to_start(decision)
             delay = 0 if due else MAX_SLEEP
             if nxt is not None and not due:
                 delay = min(delay, max((nxt - decision.now).total_seconds(), 0))
@@ -238,22 +274,55 @@ class Enforcer:
         finally:
             self.arm()
 
+    def _due_to_start(self, decision: policy.Decision) -> bool:
+        """Whether something is due that is not being stopped already. A kernel stays listed
+        (and due) until its shutdown completes; counting it would re-fire the timer at
+        once, over and over, for as long as that takes: a busy loop."""
+        return (decision.server_due()
+                or any(k.kernel.id not in self._acting for k in decision.due_kernels())
+                or any(not self._stopping_terminal(t.terminal.name)
+                       for t in decision.due_terminals()))
+
+    def _stopping_terminal(self, name: str) -> bool:
+        """Being culled, or killed and not closed yet: terminado closes a terminal when it
+        reads the end of its output, a moment after the process died."""
+        return f"terminal:{name}" in self._acting or name in self._dying
+
     async def enforce(self, decision: policy.Decision) -> None:
-        """Stop everything that is due in ``decision``."""
+        """Stop everything that is due in ``decision``.
+
+        Each kernel and terminal is stopped in a task of its own, and this returns at once:
+        a kernel that ignores its shutdown_request and SIGTERM takes seconds to go (until
+        jupyter_client's SIGKILL), and must not hold up the other deadlines, the warning or
+        the server's own stop meanwhile."""
         if decision.server_due():
             self._stop_server(decision)
             return
         self._warn(decision)
+        # Claimed here, in the same step as the decision, not when each task first runs: by
+        # then a cull still in progress when this decision was made may have finished, and
+        # the same kernel or terminal would be culled (and logged, and counted) twice.
         for k in decision.due_kernels():
-            await self._cull_kernel(k, decision.now)
+            if k.kernel.id not in self._acting:
+                self._acting.add(k.kernel.id)
+                self._in_background(self._cull_kernel(k, decision.now, claimed=True))
         for t in decision.due_terminals():
-            await self._cull_terminal(t, decision.now)
+            if not self._stopping_terminal(t.terminal.name):
+                self._acting.add(f"terminal:{t.terminal.name}")
+                self._in_background(self._cull_terminal(t, decision.now, claimed=True))
 
-    async def _cull_kernel(self, k: policy.KernelDecision, now: datetime) -> None:
+    def _in_background(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self._culls.add(task)
+        task.add_done_callback(self._culls.discard)
+
+    async def _cull_kernel(self, k: policy.KernelDecision, now: datetime,
+                           claimed: bool = False) -> None:
         kid = k.kernel.id
-        if kid in self._acting:
-            return
-        self._acting.add(kid)
+        if not claimed:
+            if kid in self._acting:
+                return
+            self._acting.add(kid)
         try:
             path = await self._session_path(kid)
             where = f", session {path!r}" if path else ""
@@ -273,29 +342,37 @@ class Enforcer:
                     connections=k.kernel.connections, **fields,
                 )
             await self.kernel_manager.shutdown_kernel(kid)
-        except KeyError:
-            pass  # already gone
+        except (KeyError, web.HTTPError):
+            pass  # already gone (jupyter_server says so with a 404)
         except Exception:
             self.log.exception("Could not cull kernel %s", kid)
         finally:
             self._acting.discard(kid)
 
-    async def _cull_terminal(self, t: policy.TerminalDecision, now: datetime) -> None:
+    async def _cull_terminal(self, t: policy.TerminalDecision, now: datetime,
+                             claimed: bool = False) -> None:
         name = t.terminal.name
         key = f"terminal:{name}"
-        if key in self._acting:
-            return
-        self._acting.add(key)
+        if not claimed:
+            if self._stopping_terminal(name):
+                return
+            self._acting.add(key)
         try:
             idle = (now - t.terminal.last_activity).total_seconds()
             self._decided("terminal_culled", logging.WARNING,
                           "Culling idle terminal %s: idle for %s >= timeout %s.",
                           name, policy.duration(idle), policy.duration(t.timeout), terminal=name,
                           reason="idle", idle_seconds=round(idle, 3), timeout_seconds=t.timeout)
+            term = self.terminal_manager.terminals.get(name)
+            if term is not None:
+                self._dying[name] = (term, t.terminal.last_activity)
             await self.terminal_manager.terminate(name, force=True)
-        except KeyError:
-            pass
+            if term is not None and term.ptyproc.isalive():  # not killed after all
+                self._dying.pop(name, None)  # judged afresh, culled again
+        except (KeyError, web.HTTPError):
+            pass  # already gone (jupyter_server_terminals says so with a 404)
         except Exception:
+            self._dying.pop(name, None)  # still there: judged afresh, culled again
             self.log.exception("Could not cull terminal %s", name)
         finally:
             self._acting.discard(key)

@@ -7,6 +7,7 @@ widget polls the status, and presence and keep-alive record their own, named sou
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
@@ -15,6 +16,7 @@ from tornado import web
 
 from . import policy
 from .enforce import Enforcer, KeepaliveError
+from .knobs import MAX_SECONDS
 
 AUTH_RESOURCE = "cull"
 
@@ -40,6 +42,8 @@ class CullHandler(APIHandler):
             body = json.loads(self.request.body)
         except ValueError as e:
             raise web.HTTPError(400, f"request body is not valid JSON: {e}") from e
+        except RecursionError as e:  # e.g. 100000 nested "[": a client error, not a 500
+            raise web.HTTPError(400, "request body is nested too deeply") from e
         if not isinstance(body, dict):
             raise web.HTTPError(400, "request body must be a JSON object")
         return body
@@ -72,6 +76,10 @@ class KeepaliveHandler(CullHandler):
         secs = body.get("seconds")
         if isinstance(secs, bool) or not isinstance(secs, (int, float)) or secs != secs:
             raise web.HTTPError(400, 'body must be {"seconds": N} with N a number of seconds')
+        if isinstance(secs, int) and abs(secs) > MAX_SECONDS:
+            # Longer than any cap can be, and maybe too big for a float (formatting it with
+            # :g in the messages would raise, a 500): the same as the JSON number 1e400.
+            secs = math.inf if secs > 0 else -math.inf
         if secs < 0:
             raise web.HTTPError(400, f"seconds must be >= 0 (0 cancels), got {secs:g}")
         try:

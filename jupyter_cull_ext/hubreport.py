@@ -36,6 +36,9 @@ from .activity import utcnow
 CHECK_EVERY = 2.0
 #: Backoff bounds (seconds) after a failed report.
 BACKOFF_START, BACKOFF_MAX = 1.0, 60.0
+#: Seconds a report may take before it counts as failed, so a hub that hangs only delays
+#: the next report.
+REQUEST_TIMEOUT = 10.0
 
 
 def jittered(seconds: float, rand: Callable[[], float] = random.random) -> float:
@@ -172,7 +175,7 @@ class HubReporter:
             method="POST",
             headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
             body=json.dumps(payload(self.server_name, when)),
-            request_timeout=10,
+            request_timeout=REQUEST_TIMEOUT,
             **self.request_options,
         )
         try:

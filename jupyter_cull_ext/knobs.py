@@ -47,24 +47,27 @@ def knobs(kernel_sections: tuple[str, ...]) -> list[Knob]:
 
 
 def seconds(label: str, value: object) -> int:
-    """A whole, non-negative number of seconds, or ``ConfigError`` naming ``label``."""
+    """A whole, non-negative number of seconds, or ``ConfigError`` naming ``label`` and the
+    value as written (a string stays the string the operator wrote, not the number parsed
+    from it; ``str()`` drops traitlets' DeferredConfigString wrapper)."""
+    written = f"{label}={str(value)!r}" if isinstance(value, str) else f"{label}={value!r}"
     if isinstance(value, bool):
-        raise ConfigError(f"{label}={value!r} is not a number of seconds")
+        raise ConfigError(f"{written} is not a number of seconds")
     if isinstance(value, str):
         try:
             value = float(value.strip())
         except ValueError:
-            raise ConfigError(f"{label}={value!r} is not a number of seconds") from None
+            raise ConfigError(f"{written} is not a number of seconds") from None
     if isinstance(value, float):
         if not value.is_integer():
-            raise ConfigError(f"{label}={value!r} is not a whole number of seconds")
+            raise ConfigError(f"{written} is not a whole number of seconds")
         value = int(value)
     if not isinstance(value, int):
-        raise ConfigError(f"{label}={value!r} is not a number of seconds")
+        raise ConfigError(f"{written} is not a number of seconds")
     if value < 0:
-        raise ConfigError(f"{label}={value!r} is negative; use 0 to disable")
+        raise ConfigError(f"{written} is negative; use 0 to disable")
     if value > MAX_SECONDS:
-        raise ConfigError(f"{label}={value!r} is longer than ten years; use 0 to disable")
+        raise ConfigError(f"{written} is longer than ten years; use 0 to disable")
     return value
 
 

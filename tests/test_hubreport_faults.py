@@ -20,17 +20,21 @@ from jupyter_cull_ext.hubreport import HubReporter
 
 
 class StubHub:
-    """Answers ``codes`` in turn (then 200), recording every request."""
+    """Answers ``codes`` in turn (then 200), recording every request; each answer comes
+    ``delay`` seconds late (a slow hub; settable at any time)."""
 
-    def __init__(self, codes: list[int]):
+    def __init__(self, codes: list[int], delay: float = 0.0):
         self.codes = list(codes)
+        self.delay = delay
         self.requests: list[dict] = []
         stub = self
 
         class Activity(web.RequestHandler):
-            def post(self):
+            async def post(self):
                 stub.requests.append({"auth": self.request.headers.get("Authorization"),
                                       "body": json.loads(self.request.body)})
+                if stub.delay:
+                    await asyncio.sleep(stub.delay)
                 self.set_status(stub.codes.pop(0) if stub.codes else 200)
 
         sockets = bind_sockets(0, "127.0.0.1")
