@@ -18,6 +18,9 @@ Needs ``pip install jupyterhub-idle-culler`` (not a project dependency).
 
     .venv/bin/python benchmarks/hub_pass.py [--users 1000 10000] [--page-size N]
         [--stop-seconds 0] [--steady-only]
+
+``bench()`` returns the measured rows (``benchmarks/run.py`` calls it); ``report()`` prints
+them.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import asyncio
 import json
 import logging
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -38,7 +42,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent / "tests"), str(HERE.parent / "tests" / "hub")]
 
-from hubharness import Hub, free_port  # noqa: E402
+from hubharness import Hub, free_port, http  # noqa: E402
 from hubtools import api_url, fake_spawner_config, hub_config, service_token  # noqa: E402
 from jupyterhub_idle_culler import cull_idle  # noqa: E402
 
@@ -119,7 +123,10 @@ def running(hub: Hub) -> int:
     return json.loads(body)["_pagination"]["total"]
 
 
-def bench(n: int, page_size: int | None, stop_seconds: float, steady_only: bool) -> None:
+def bench(n: int, page_size: int | None = None, stop_seconds: float = 0,
+          steady_only: bool = False, log=print) -> list[tuple[str, str, tuple[float, int]]]:
+    """Both tools' passes with ``n`` running servers: rows of (pass, tool, (wall s,
+    requests)), ours first in each pass (``report`` prints them)."""
     token = service_token()
     root = Path(tempfile.mkdtemp(prefix=f"cull-hub-bench-{n}-"))
     hub = Hub(root, config=fake_spawner_config(free_port()) + hub_config(
@@ -130,12 +137,14 @@ def bench(n: int, page_size: int | None, stop_seconds: float, steady_only: bool)
     try:
         hub.start()
         names = [f"user-{i:05}" for i in range(n)]
-        for i in range(0, n, 1000):
-            code, _ = hub.api("POST", "users", {"usernames": names[i:i + 1000]})
+        for i in range(0, n, 500):
+            # a generous timeout: with thousands of users a busy hub takes its time
+            code, _ = http("POST", f"{hub.url}/hub/api/users", hub.admin_token,
+                           {"usernames": names[i:i + 500]}, timeout=300)
             assert code == 201, code
         setup = start_servers(hub, names)
-        print(f"\nN = {n}: {running(hub)} running servers, started in {setup:.0f} s "
-              f"(concurrency 10, each stop {stop_seconds} s in the spawner)")
+        log(f"\nN = {n}: {running(hub)} running servers, started in {setup:.0f} s "
+            f"(concurrency 10, each stop {stop_seconds} s in the spawner)")
         rows = [("steady (0 due)", label, measure(hub, tool, token, 86400, size))
                  for label, tool, size in contenders(page_size)]
         if not steady_only:
@@ -146,9 +155,10 @@ def bench(n: int, page_size: int | None, stop_seconds: float, steady_only: bool)
                 rows.append((f"stop-all ({n} due)", label,
                              measure(hub, tool, token, 1, size)))
                 assert running(hub) == 0, (label, running(hub))
-        report(rows)
     finally:
         hub.close()
+    shutil.rmtree(root, ignore_errors=True)  # kept for the hub's log when something failed
+    return rows
 
 
 def report(rows: list[tuple[str, str, tuple[float, int]]]) -> None:
@@ -159,19 +169,24 @@ def report(rows: list[tuple[str, str, tuple[float, int]]]) -> None:
         ratio = "" if label == "ours" else f"{wall / w1:.1f}x {requests / max(r1, 1):.2f}x"
         print(f"{kind:<20} {label:<32} {wall:>8.2f} {requests:>9} {ratio:>14}")
     steady = {label: result for kind, label, result in rows if kind.startswith("steady")}
-    lateness_cost(steady["ours"], steady["idle-culler"])
+    c = lateness_cost(steady["ours"], steady["idle-culler"])
+    late = " (impossible: a pass takes longer)" if c["idle_culler_busy"] > 1 else ""
+    print(f"At most 2 s late (max age 7 days): ours sweeps every {c['every']} s: "
+          f"{c['ours_requests_per_hour']:.0f} listing requests/h, hub busy listing "
+          f"{c['ours_busy']:.2%} of the time; idle-culler passing every 2 s: "
+          f"{c['idle_culler_requests_per_hour']:.0f} requests/h, {c['idle_culler_busy']:.0%} "
+          f"of the time{late}.")
 
 
-def lateness_cost(ours: tuple[float, int], idle_culler: tuple[float, int]) -> None:
+def lateness_cost(ours: tuple[float, int], idle_culler: tuple[float, int]) -> dict:
     """What stopping at most 2 s late costs each tool, from the measured steady pass (max age
     7 days): ours sweeps at its default interval and stops on timers (a GET and a DELETE per
     stop); idle-culler only notices at a pass, so it would have to pass every 2 s."""
     every = default_cull_every(Policy(max_age=7 * 86400))
     (w1, r1), (w2, r2) = ours, idle_culler
-    print(f"At most 2 s late (max age 7 days): ours sweeps every {every} s: "
-          f"{r1 * 3600 / every:.0f} listing requests/h, hub busy listing {w1 / every:.2%} of "
-          f"the time; idle-culler passing every 2 s: {r2 * 1800:.0f} requests/h, "
-          f"{w2 / 2:.0%} of the time{' (impossible: a pass takes longer)' if w2 > 2 else ''}.")
+    return {"every": every, "ours_requests_per_hour": r1 * 3600 / every,
+            "ours_busy": w1 / every, "idle_culler_requests_per_hour": r2 * 1800,
+            "idle_culler_busy": w2 / 2}
 
 
 def main() -> None:
@@ -186,7 +201,7 @@ def main() -> None:
                         help="skip the stop-all pass (which starts every server twice)")
     args = parser.parse_args()
     for n in args.users:
-        bench(n, args.page_size, args.stop_seconds, args.steady_only)
+        report(bench(n, args.page_size, args.stop_seconds, args.steady_only))
 
 
 if __name__ == "__main__":
