@@ -6,6 +6,17 @@ side is the one `configure(...)` call below; the user image only needs
 normally live in `/etc/jupyter/jupyter_server_config.py`.
 
 Log in with any user name and the password `demo`.
+
+Optional environment overrides (whole seconds; unset means the demo value in brackets), used
+by the end-to-end test (`tests/browser/test_hub_e2e.py`) to shrink the demo to test size:
+
+    DEMO_KERNEL_IDLE     an idle kernel is culled after this (120)
+    DEMO_SERVER_IDLE     an idle server stops after this (300)
+    DEMO_WARN_BEFORE     the warning comes this long before a stop (60)
+    DEMO_MAX_AGE         max age of every server (900)
+    DEMO_SHORT_MAX_AGE   max age of the servers of the "short" group's members (300)
+
+`PORT` (8000) and `DEMO_DIR` (hub state and user homes) are set by `scripts/demo.sh`.
 """
 
 import os
@@ -15,6 +26,27 @@ from pathlib import Path
 from jupyter_cull_ext.hub import configure
 
 c = get_config()  # noqa: F821
+
+
+def seconds(name: str, default: int) -> int:
+    """Whole seconds from the environment variable ``name``, else ``default``."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise SystemExit(f"{name}={value!r}: expected whole seconds (0 or more)")
+    return number
+
+
+KERNEL_IDLE = seconds("DEMO_KERNEL_IDLE", 120)  # idle kernels go after 2 minutes
+SERVER_IDLE = seconds("DEMO_SERVER_IDLE", 300)  # an idle server stops after 5 minutes
+WARN_BEFORE = seconds("DEMO_WARN_BEFORE", 60)  # and warns a minute before
+MAX_AGE = seconds("DEMO_MAX_AGE", 15 * 60)  # every server stops after 15 minutes
+SHORT_MAX_AGE = seconds("DEMO_SHORT_MAX_AGE", 5 * 60)  # 5 for the "short" group
 
 here = Path(os.environ.get("DEMO_DIR", "/tmp/jupyter-cull-hub-demo"))
 bin_dir = Path(sys.executable).parent
@@ -39,14 +71,14 @@ c.Spawner.default_url = "/lab"
 c.Spawner.args = [
     "--allow-root",
     # what /etc/jupyter/jupyter_server_config.py would say, with demo-sized timeouts:
-    "--MappingKernelManager.cull_idle_timeout=120",  # idle kernels go after 2 minutes
-    "--ServerApp.shutdown_no_activity_timeout=300",  # an idle server stops after 5 minutes
-    "--CullExt.warn_before=60",  # and warns a minute before
+    f"--MappingKernelManager.cull_idle_timeout={KERNEL_IDLE}",
+    f"--ServerApp.shutdown_no_activity_timeout={SERVER_IDLE}",
+    f"--CullExt.warn_before={WARN_BEFORE}",
     "--CullExt.keepalive_max=600",  # users may keep it up for 10 minutes at a time
 ]
 
 # The hub side, in one call: a service that stops servers at their max age (with only the
 # scopes it needs), and each server told its own max age and start, so the status bar
 # counts down to it. Here: 15 minutes, 5 for members of the "short" group.
-configure(c, max_age=15 * 60, groups={"short": 5 * 60})
+configure(c, max_age=MAX_AGE, groups={"short": SHORT_MAX_AGE})
 c.JupyterHub.load_groups = {"short": {"users": ["shorty"]}}

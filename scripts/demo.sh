@@ -6,6 +6,9 @@
 #   PORT=8888            port on 127.0.0.1 (hub: 8000)
 #   DEMO_DIR=/tmp/jupyter-cull-demo   notebook root directory
 #   TOKEN=...            login token (default: a fresh random one)
+# Hub only, optional (whole seconds; the defaults are the timeouts described below):
+#   DEMO_KERNEL_IDLE=120 DEMO_SERVER_IDLE=300 DEMO_WARN_BEFORE=60
+#   DEMO_MAX_AGE=900 DEMO_SHORT_MAX_AGE=300   (read by demo/jupyterhub_config.py)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/install.sh
@@ -39,6 +42,9 @@ if [ "${1:-hub}" = "hub" ]; then
 ==============================================================================
 
 MSG
+    overrides="$(env | grep -E '^DEMO_(KERNEL_IDLE|SERVER_IDLE|WARN_BEFORE|MAX_AGE|SHORT_MAX_AGE)=' \
+        | sort | tr '\n' ' ' || true)"
+    [ -z "$overrides" ] || printf ' Timeouts overridden (seconds): %s\n\n' "$overrides"
     cd "$DEMO_DIR"
     exec "$OLDPWD/.venv/bin/jupyterhub" -f "$OLDPWD/demo/jupyterhub_config.py"
 fi

@@ -1,7 +1,9 @@
 /**
  * jupyter-cull-ext's JupyterLab plugin: a status-bar countdown to the server's automatic
  * stop, a warning in time (stay, keep alive, save), presence reporting from a visible tab,
- * and a save of unsaved documents before the stop that does not itself count as activity.
+ * and a save of unsaved documents before the stop that does not itself count as activity;
+ * and (connection.ts) no "server unreachable" dialog over all that when the server stops
+ * at the deadline it showed.
  */
 
 import type {
@@ -22,7 +24,8 @@ import {
   openContexts,
   saveDirty
 } from './autosave';
-import { describeSeconds, hubHomeUrl } from './countdown';
+import { describeSeconds, hubHomeUrl, phaseAfterFailure } from './countdown';
+import { announced, connectionLostPlugin } from './connection';
 import { askKeepalive } from './keepalive';
 import { CullModel } from './model';
 import { PresenceTracker, presenceIntervalMs } from './presence';
@@ -64,6 +67,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
       serverSettings: services.serverSettings,
       openKernels: () => new Set(openKernels().keys())
     });
+    // A lost connection at the deadline is the stop we announced: JupyterLab's dialog stays
+    // away (connection.ts), and the status is read at once so that the item and the stopped
+    // notice say so without waiting for the next poll.
+    announced.stop = () =>
+      model.status !== null &&
+      phaseAfterFailure(model.status.server, model.now()) === 'stopped';
+    services.connectionFailure.connect(() => void model.refresh());
     const tagger = new AutosaveTagger([
       services.contents.serverSettings,
       services.serverSettings
@@ -184,4 +194,4 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default plugin;
+export default [plugin, connectionLostPlugin];

@@ -119,6 +119,11 @@ export class CullModel extends VDomModel {
     void this._poll.refresh();
   }
 
+  /** Read the status now (e.g. when JupyterLab lost the server: has it stopped?). */
+  refresh(): Promise<void> {
+    return this._poll.refresh();
+  }
+
   dispose(): void {
     if (this.isDisposed) {
       return;

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,61 @@ from playwright import sync_api  # noqa: E402  (pip install -e '.[test]')
 if not os.access(CHROMIUM, os.X_OK):
     raise RuntimeError(f"{CHROMIUM} is missing: apt-get install chromium "
                        "(bash scripts/install.sh does it)")
+
+
+#: A notebook with one empty code cell, for the tests that edit one.
+NOTEBOOK = {
+    "cells": [{"cell_type": "code", "execution_count": None, "id": "c1", "metadata": {},
+               "outputs": [], "source": []}],
+    "metadata": {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python",
+                                "name": "python3"}},
+    "nbformat": 4,
+    "nbformat_minor": 5,
+}
+
+
+def ts(iso: str | None) -> float | None:
+    """An ISO 8601 time of the status document (``…Z``) as a POSIX timestamp."""
+    return None if iso is None else datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def remaining_shown(text: str) -> float | None:
+    """Seconds left in the item's text (``Idle stop in 0:39``, ``… in 1:02:03``)."""
+    m = re.search(r"in (?:(\d+):)?(\d+):(\d\d)$", text)
+    if not m:
+        return None
+    h, mnt, s = (int(g) if g else 0 for g in m.groups())
+    return h * 3600 + mnt * 60 + s
+
+
+#: What the extension's connection-lost handler says (once) in the browser console when it
+#: keeps JupyterLab's dialog away because the server stopped at the deadline shown.
+QUIET_NOTE = "jupyter-cull-ext: the server stopped at the deadline shown"
+
+
+class Console:
+    """The page's console messages, with the time each was seen."""
+
+    def __init__(self, page: Any):
+        self.seen: list[tuple[float, str]] = []
+        page.on("console", lambda m: self.seen.append((time.time(), m.text)))
+
+    def first(self, needle: str) -> float | None:
+        return next((t for t, text in self.seen if needle in text), None)
+
+
+def quiet_after_stop(page: Any, console: Console, timeout: float = 45,
+                     grace: float = 3) -> float:
+    """JupyterLab loses the stopped server (its connection-lost handler runs), and no dialog
+    opens over the page, then or in the next ``grace`` seconds: the stop was announced, and
+    the status item and the stopped notice say why. Returns when the handler first ran."""
+    deadline = time.monotonic() + timeout
+    while (noticed := console.first(QUIET_NOTE)) is None or time.time() < noticed + grace:
+        dialogs = page.locator(".jp-Dialog").all_inner_texts()
+        assert not dialogs, f"a dialog covers the stopped page: {dialogs}"
+        assert time.monotonic() < deadline, "JupyterLab's connection-lost handler never ran"
+        time.sleep(0.2)
+    return noticed
 
 
 def lab_settings(home: Path, theme: str) -> None:

@@ -14,15 +14,15 @@ Two servers with short timeouts (server idle 40 s, warning 12 s before):
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hubharness import wait_until
+
+from .conftest import NOTEBOOK, QUIET_NOTE, Console, quiet_after_stop, remaining_shown, ts
 
 IDLE = 40
 WARN = 12
@@ -39,19 +39,6 @@ AUTOSAVE_HEADER = "X-Jupyter-Cull-Autosave"
 pytestmark = pytest.mark.timeout(300)
 
 
-def ts(iso: str | None) -> float | None:
-    return None if iso is None else datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
-
-
-def remaining_shown(text: str) -> float | None:
-    """Seconds left in the item's text (``Idle stop in 0:39``, ``… in 1:02:03``)."""
-    m = re.search(r"in (?:(\d+):)?(\d+):(\d\d)$", text)
-    if not m:
-        return None
-    h, mnt, s = (int(g) if g else 0 for g in m.groups())
-    return h * 3600 + mnt * 60 + s
-
-
 class Lab:
     """One browser page on a test server, with what a user would look at."""
 
@@ -63,6 +50,7 @@ class Lab:
         self.page.on("request", lambda r: self.requests.append(
             (time.time(), r.method, r.url, r.headers)))
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.console = Console(self.page)
         self.page.goto(server.url(path))
         self.page.wait_for_selector(f"{ITEM}:not(.jp-CullExt-loading)", timeout=90_000)
 
@@ -205,21 +193,12 @@ def test_countdown_warning_keepalive_and_unattended_stop(
     late = [p[0] - clicked for p in lab.posts("activity") if p[0] > clicked + IDLE / 3 + 2]
     assert late == [], late
 
-    # Stopped: the item says so.
+    # Stopped: the item says so, and no "Server Connection Error" dialog covers it.
     wait_until(lambda: lab.text() == "Server stopped", 15, what="stopped label")
     assert "jp-CullExt-stopped" in lab.classes()
+    quiet_after_stop(lab.page, lab.console)
     lab.shot(screenshot_dir, "status-stopped-light", optimize_png)
     assert lab.errors == []
-
-
-NOTEBOOK = {
-    "cells": [{"cell_type": "code", "execution_count": None, "id": "c1", "metadata": {},
-               "outputs": [], "source": []}],
-    "metadata": {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python",
-                                "name": "python3"}},
-    "nbformat": 4,
-    "nbformat_minor": 5,
-}
 
 
 def autosave_hook(server: Any) -> bool:
@@ -286,7 +265,35 @@ def test_unsaved_notebook_is_saved_before_the_stop(
     link = lab.page.locator(f"{ITEM} a.jp-CullExt-link")
     assert link.get_attribute("href") == "/hub/home"
     lab.shot(screenshot_dir, "status-stopped-dark", optimize_png)
+    # No "server unreachable" dialog covers it (the hub extension's would, by default).
+    quiet_after_stop(lab.page, lab.console)
+    # Nothing covers the link (a trial click checks that it would receive the click; there
+    # is no real hub behind it here: the end-to-end test follows it).
+    link.click(trial=True, timeout=5_000)
 
     # The save must not have counted as activity: the server stopped at the deadline it had
     # when the warning appeared.
     assert abs(server.exited_at - warned_deadline) <= 2, (server.exited_at, warned_deadline)
+
+
+def test_an_unexpected_loss_is_still_reported(browser: Any, lab_factory: Any) -> None:
+    """The server dies long before any deadline (here: killed): that is not a stop we
+    announced, so the user is told, and offered a restart through the hub."""
+    hub = '{"hub_prefix": "/hub/", "hub_host": "", "user": "tester"}'
+    server = lab_factory(["--ServerApp.shutdown_no_activity_timeout=3600",
+                          f"--ServerApp.tornado_settings={hub}"])
+    lab = Lab(browser, server)
+    wait_until(lambda: lab.text().startswith("Idle stop in"), 10, what="countdown")
+    killed = time.time()
+    server.proc.kill()
+    dialog = lab.page.locator(".jp-Dialog", has_text="Server unreachable")
+    dialog.wait_for(timeout=45_000)
+    print(f"unexpected loss: dialog {time.time() - killed:.1f} s after the kill")
+    assert "does not answer" in dialog.inner_text()
+    assert dialog.locator("button", has_text="Restart").count() == 1
+    dialog.locator("button", has_text="Dismiss").click()
+    assert lab.console.first(QUIET_NOTE) is None
+    # The item does not pretend the server stopped on schedule.
+    wait_until(lambda: "jp-CullExt-unreachable" in lab.classes(), 90,
+               what="unreachable state")
+    assert lab.errors == []
