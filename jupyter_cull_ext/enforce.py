@@ -57,7 +57,7 @@ class Enforcer:
         self._bad_specs: set[str] = set()
         self._stopping = False
         self._tick_task: asyncio.Task | None = None
-        tracker.listeners.append(lambda source: self.arm())
+        tracker.listeners.append(self._on_activity)
         tracker.clock.listeners.append(self._clock_jumped)
 
     # --- reading the live server ---------------------------------------------------------
@@ -214,6 +214,7 @@ class Enforcer:
                           by="user", requested_seconds=secs, cap_seconds=cap,
                           keepalive_until=policy.isoformat(until))
         self.tracker.record(policy.KEEPALIVE, now)
+        self.arm()  # a shorter or cancelled keep-alive can bring a kernel's deadline closer
         return self.tracker.keepalive_until
 
     def _decided(self, kind: str, level: int, fmt: str, *args: Any, **fields: Any) -> None:
@@ -239,15 +240,25 @@ class Enforcer:
             IOLoop.current().remove_timeout(self._handle)
             self._handle = None
 
-    def arm(self) -> None:
-        """(Re)set the timer to the next deadline, or ``MAX_SLEEP`` if that is sooner."""
+    def _on_activity(self, source: str) -> None:
+        """Something counted. Activity only moves idle deadlines later, so a timer that is
+        set (it fires within ``MAX_SLEEP`` and decides afresh) stays as it is: deciding again
+        on every counted request (every save, every keystroke report) costs a full read of
+        the live server, ~100 µs per request (benchmarks/README.md), for nothing. Changes
+        that can bring a deadline closer (cancelling a keep-alive) re-arm themselves."""
+        if self._handle is None and (self._tick_task is None or self._tick_task.done()):
+            self.arm()
+
+    def arm(self, decision: policy.Decision | None = None) -> None:
+        """(Re)set the timer to the next deadline, or ``MAX_SLEEP`` if that is sooner;
+        ``decision`` is one just made (by ``_tick``), else a fresh one is made."""
         if self._stopping:
             return
         loop = IOLoop.current()
         if self._handle is not None:
             loop.remove_timeout(self._handle)
         try:
-            decision = self.decide()
+            decision = decision or self.decide()
         except Exception:
             self.log.exception("Could not compute culling deadlines; retrying")
             delay = MAX_SLEEP
@@ -267,12 +278,17 @@ class Enforcer:
             self.arm()
 
     async def _tick(self) -> None:
+        decision = None
         try:
-            await self.enforce(self.decide())
+            decision = self.decide()
+            await self.enforce(decision)
         except Exception:
             self.log.exception("Culling check failed; will retry")
+            decision = None
         finally:
-            self.arm()
+            # The decision just made serves for the next timer too: enforce() returns at
+            # once (culls run in tasks of their own, already marked as in progress).
+            self.arm(decision)
 
     def _due_to_start(self, decision: policy.Decision) -> bool:
         """Whether something is due that is not being stopped already. A kernel stays listed

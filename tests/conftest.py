@@ -98,7 +98,7 @@ def start_kernel(jp_fetch: Any, jp_serverapp: Any) -> Callable[[], Awaitable[str
 @pytest.fixture
 def execute(jp_serverapp: Any) -> Callable[..., Awaitable[None]]:
     """Run code on a kernel through a ZMQ client (as any frontend would), and wait for it
-    to finish unless ``wait=False``."""
+    to finish (and the server to see the kernel idle again) unless ``wait=False``."""
     clients = []
 
     async def run(kid: str, code: str, wait: bool = True) -> None:
@@ -114,7 +114,14 @@ def execute(jp_serverapp: Any) -> Callable[..., Awaitable[None]]:
             reply = await kc.get_shell_msg(timeout=60)
             if reply["parent_header"].get("msg_id") == msg_id:
                 assert reply["content"]["status"] == "ok", reply["content"]
-                return
+                break
+
+        # The server learns that the kernel is idle again from the kernel's iopub status
+        # message, which may arrive after the reply we just read.
+        async def server_sees_idle() -> bool:
+            return kernel.execution_state == "idle"
+
+        await wait_for(server_sees_idle, timeout=10, interval=0.02)
 
     yield run
     for kc in clients:
