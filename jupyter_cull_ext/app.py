@@ -304,6 +304,7 @@ class CullExt(ExtensionApp):
                           "($JUPYTERHUB_ACTIVITY_URL unset); not reporting activity.")
         else:
             self.tracker.listeners.append(self.reporter.poke)
+            self.tracker.clock.listeners.append(self.reporter.clock_jumped)
             self.reporter.start()
             self.log.info("jupyter_cull_ext: reporting activity to JupyterHub at most every "
                           "%s s while active, never while idle.", self.reporter.interval)

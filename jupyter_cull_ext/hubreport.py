@@ -24,13 +24,13 @@ import json
 import random
 import ssl
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from . import metrics, policy
-from .activity import utcnow
+from .activity import shifted, utcnow
 
 #: How often (seconds) the reporter looks for activity nobody told it about (kernel output).
 CHECK_EVERY = 2.0
@@ -107,6 +107,12 @@ class HubReporter:
     def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
+
+    def clock_jumped(self, jump: timedelta, since: datetime, now: datetime) -> None:
+        """The wall clock jumped (``activity.Clock``), and every activity time moved with it:
+        so does the time the hub was last sent. Otherwise, after a backward jump of an hour,
+        nothing new would look newer than it, and reports would stop for that hour."""
+        self.sent = shifted(self.sent, jump, since, now)
 
     def poke(self, source: str = "") -> None:
         """Something counted: look now instead of at the next check."""

@@ -127,6 +127,34 @@ async def test_at_most_one_report_per_interval_and_never_in_the_future(fast, jp_
         r.stop()
 
 
+async def test_reports_go_on_after_the_wall_clock_jumps_back(fast, jp_asyncio_loop):
+    """After a backward jump of an hour, new activity carries times an hour earlier than
+    the one last sent (activity.Clock moves every recorded time with the jump): it must
+    still be reported, not held back until the clock has caught up."""
+    stub = StubHub([])
+    clock = Clock()
+    r = reporter(stub, clock, interval=0.3)
+    r.start()
+    try:
+        clock.tick()
+        r.poke()
+        async def reports(n: int) -> bool:
+            return len(stub.requests) == n
+
+        await wait_for(lambda: reports(1), timeout=5)
+        jump = timedelta(hours=-1)
+        now = datetime.now(timezone.utc) + jump
+        r.clock_jumped(jump, now, now)  # as activity.Clock calls its listeners
+        clock.value = now + timedelta(seconds=1)  # new activity, in the new frame
+        r.poke()
+        await wait_for(lambda: reports(2), timeout=5)
+        sent = stub.requests[-1]["body"]["last_activity"]
+        sent_at = datetime.fromisoformat(sent.replace("Z", "+00:00"))
+        assert abs((sent_at - clock.value).total_seconds()) < 0.01, (sent, clock.value)
+    finally:
+        r.stop()
+
+
 async def test_outside_a_hub_reporting_is_off(status, caplog):
     hub = (await status())["hub"]
     assert hub["reporting"] is False and hub["last_report"] is None
