@@ -23,7 +23,7 @@ from . import knobs, metrics, policy, serverlog
 from .activity import DEFAULT_COUNTED_REQUESTS, ActivityTracker, RequestClassifier
 from .enforce import Enforcer
 from .handlers import default_handlers
-from .hubreport import HubReporter, reporter_from_env
+from .hubreport import HubReporter, env_interval, reporter_from_env
 
 ENV_MAX_AGE = "JUPYTER_CULL_MAX_AGE"
 ENV_STARTED = "JUPYTER_CULL_SERVER_STARTED"
@@ -93,7 +93,9 @@ class CullExt(ExtensionApp):
         Seconds between activity reports to JupyterHub while the server is active (±10 %
         jitter); nothing is reported while idle, and the first activity after a quiet
         period is reported within seconds. Defaults to $JUPYTERHUB_ACTIVITY_INTERVAL, else
-        300. Reporting is on only under JupyterHub ($JUPYTERHUB_ACTIVITY_URL set).""").tag(
+        300; 0 turns reporting off, as in jupyterhub-singleuser (the hub then sees no activity
+        from this server). Reporting is on only under JupyterHub ($JUPYTERHUB_ACTIVITY_URL
+        set).""").tag(
         config=True)
     counted_requests = List(Unicode(), default_value=list(DEFAULT_COUNTED_REQUESTS), help="""
         Requests that count as a person doing something: regular expressions matched against
@@ -192,6 +194,8 @@ class CullExt(ExtensionApp):
             self.server_log = serverlog.start(self.server_log_path, self.server_log_max_bytes,
                                               self.server_log_backups, serverapp, self.log)
             self.resolution = self._resolve(serverapp)
+            if self.hub_activity_interval is None:  # from the hub's environment: check now
+                env_interval(dict(os.environ))
         except (TraitError, knobs.ConfigError) as e:
             # jupyter_server only logs a failing extension and runs on without it, which
             # would silently disable culling; invalid config must stop startup instead.
@@ -299,7 +303,10 @@ class CullExt(ExtensionApp):
             dict(os.environ), self.hub_activity_interval, self.enforcer.last_activity,
             self.log, on_event=self.events.emit,
             already_known=self.tracker.times()[policy.SERVER_START])
-        if self.reporter is None:
+        if self.reporter is None and os.environ.get("JUPYTERHUB_ACTIVITY_URL"):
+            self.log.info("jupyter_cull_ext: reporting activity to JupyterHub is off "
+                          "(interval 0); the hub sees no activity from this server.")
+        elif self.reporter is None:
             self.log.info("jupyter_cull_ext: not running under JupyterHub "
                           "($JUPYTERHUB_ACTIVITY_URL unset); not reporting activity.")
         else:

@@ -31,6 +31,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from . import metrics, policy
 from .activity import shifted, utcnow
+from .knobs import ConfigError
 
 #: How often (seconds) the reporter looks for activity nobody told it about (kernel output).
 CHECK_EVERY = 2.0
@@ -222,13 +223,30 @@ def reporter_from_env(
     log: Any, on_event: Callable[..., None] | None = None,
     already_known: datetime | None = None,
 ) -> HubReporter | None:
-    """A reporter configured the way jupyterhub-singleuser's is, or None outside a hub."""
+    """A reporter configured the way jupyterhub-singleuser's is, or None outside a hub or
+    with an interval of 0 (reporting off, as in jupyterhub-singleuser)."""
     url = env.get("JUPYTERHUB_ACTIVITY_URL", "")
     token = env.get("JUPYTERHUB_API_TOKEN") or env.get("JPY_API_TOKEN", "")
     if not url or not token:
         return None
     if interval is None:
-        interval = float(env.get("JUPYTERHUB_ACTIVITY_INTERVAL") or 300)
+        interval = env_interval(env)
+    if interval <= 0:
+        return None
     return HubReporter(url, token, env.get("JUPYTERHUB_SERVER_NAME", ""), interval,
                        last_activity, log, ssl_options_from_env(env), on_event, already_known)
 
+
+def env_interval(env: dict[str, str]) -> float:
+    """``$JUPYTERHUB_ACTIVITY_INTERVAL`` (seconds; the hub sets it), else 300. A value that
+    is not a number of seconds fails startup, naming it, like an invalid trait."""
+    raw = (env.get("JUPYTERHUB_ACTIVITY_INTERVAL") or "").strip()
+    if not raw:
+        return 300.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise ConfigError(f"JUPYTERHUB_ACTIVITY_INTERVAL={raw!r} is not a number of seconds")
+    return value

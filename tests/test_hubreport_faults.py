@@ -17,6 +17,7 @@ from tornado.netutil import bind_sockets
 
 from jupyter_cull_ext import hubreport
 from jupyter_cull_ext.hubreport import HubReporter
+from jupyter_cull_ext.knobs import ConfigError
 
 
 class StubHub:
@@ -173,3 +174,10 @@ def test_interval_comes_from_the_environment_like_singleuser():
     r = hubreport.reporter_from_env(env, None, lambda: None, None)
     assert (r.interval, r.server_name) == (42, "gpu")
     assert hubreport.reporter_from_env(env, 7, lambda: None, None).interval == 7
+    assert hubreport.reporter_from_env(env, 0, lambda: None, None) is None  # 0: off
+    assert hubreport.reporter_from_env({**env, "JUPYTERHUB_ACTIVITY_INTERVAL": "0"}, None,
+                                       lambda: None, None) is None
+    for bad in ("soon", "-5", "inf", "nan"):
+        with pytest.raises(ConfigError, match=f"JUPYTERHUB_ACTIVITY_INTERVAL='{bad}'"):
+            hubreport.reporter_from_env({**env, "JUPYTERHUB_ACTIVITY_INTERVAL": bad}, None,
+                                        lambda: None, None)

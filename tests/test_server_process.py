@@ -522,6 +522,7 @@ def test_busy_kernel_keeps_server_up_until_it_is_done(launch: Callable) -> None:
         (["--CullExt.server_started=yesterday"], {}, ["server_started", "yesterday"]),
         (["--CullExt.counted_requests=[\"PUT api/.*\"]"], {}, ["counted_requests"]),
         (["--CullExt.max_age=99999999999"], {}, ["max_age", "99999999999"]),
+        ([], {"JUPYTERHUB_ACTIVITY_INTERVAL": "soon"}, ["JUPYTERHUB_ACTIVITY_INTERVAL", "soon"]),
     ],
     ids=[
         "warn_before-negative",
@@ -532,6 +533,7 @@ def test_busy_kernel_keeps_server_up_until_it_is_done(launch: Callable) -> None:
         "server_started-not-a-time",
         "counted_requests-list-in-one-string",
         "max_age-beyond-ten-years",
+        "env-activity-interval-soon",
     ],
 )
 def test_invalid_config_stops_startup(
