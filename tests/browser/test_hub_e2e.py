@@ -199,7 +199,7 @@ class HubLab:
         self.errors: list[str] = []
         self.page.on("request", lambda r: self.requests.append(
             (time.time(), r.method, r.url, r.headers)))
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("pageerror", lambda e: self.errors.append(f"{e}\n{e.stack}"))
         self.console = Console(self.page)
 
     def close(self) -> None:

@@ -49,7 +49,7 @@ class Lab:
         self.errors: list[str] = []
         self.page.on("request", lambda r: self.requests.append(
             (time.time(), r.method, r.url, r.headers)))
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("pageerror", lambda e: self.errors.append(f"{e}\n{e.stack}"))
         self.console = Console(self.page)
         self.page.goto(server.url(path))
         self.page.wait_for_selector(f"{ITEM}:not(.jp-CullExt-loading)", timeout=90_000)
@@ -284,6 +284,9 @@ def test_an_unexpected_loss_is_still_reported(browser: Any, lab_factory: Any) ->
                           f"--ServerApp.tornado_settings={hub}"])
     lab = Lab(browser, server)
     wait_until(lambda: lab.text().startswith("Idle stop in"), 10, what="countdown")
+    # JupyterLab has finished starting (its deferred plugins fetch as they activate, and
+    # one that fails uncaught is JupyterLab's error, not this test's subject).
+    lab.page.wait_for_load_state("networkidle", timeout=60_000)
     killed = time.time()
     server.proc.kill()
     dialog = lab.page.locator(".jp-Dialog", has_text="Server unreachable")
