@@ -69,6 +69,9 @@ _PATTERNS = (
     # a bearer credential wherever it appears
     re.compile(r"(?i)(\bbearer\s+)([\w.~+/-]+=*)"),
 )
+#: A word every pattern above needs, under the same case rules: one search for it lets the
+#: common line (no credential in sight) skip the five patterns, a fifth of their cost.
+_ANY_NAME = re.compile(r"(?i)token|secret|passw|xsrf|api_?key|authorization|cookie|bearer")
 
 
 # --- pure: masking and rotation -------------------------------------------------------------
@@ -90,6 +93,8 @@ class Masker:
     def __call__(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, MASK)
+        if not _ANY_NAME.search(text):
+            return text
         for pattern in _PATTERNS:
             text = pattern.sub(rf"\g<1>{MASK}", text)
         return text

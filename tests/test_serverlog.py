@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from conftest import wait_for
 from test_server_process import (  # noqa: F401 (launch is a fixture)
     TOKEN,
@@ -39,6 +41,7 @@ from jupyter_cull_ext.enforce import Enforcer
 from jupyter_cull_ext.serverlog import (
     MASK,
     SCHEMA_ID,
+    _PATTERNS,
     CullEvents,
     Masker,
     ServerLogHandler,
@@ -88,6 +91,25 @@ def test_ordinary_lines_are_left_alone():
         "http://127.0.0.1:8888/lab?token=[secret]",
     ]:
         assert Masker()(line) == line
+
+
+_WORDS = ["token", "ToKeN", "secret", "passwd", "PASSWORD", "_xsrf", "api_key", "apikey",
+          "Authorization", "proxy-authorization", "Set-Cookie", "cookie", "Bearer", "ſecret",
+          "=", ": ", "'", '"', " ", "&", "abc123", "K", "İ", "ß"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_WORDS), st.text(max_size=6)), max_size=12))
+@example(["ſecret", "=", "abc123"])
+@example(["bearer", " ", "abc123"])
+def test_the_quick_check_never_changes_what_is_masked(parts):
+    """Lines with no credential word skip the patterns: the result must be the same as
+    running every pattern."""
+    line = "".join(parts)
+    slow = line
+    for pattern in _PATTERNS:
+        slow = pattern.sub(rf"\g<1>{MASK}", slow)
+    assert Masker()(line) == slow
 
 
 # --- rotation ----------------------------------------------------------------------------
