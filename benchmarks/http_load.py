@@ -102,11 +102,14 @@ def _prepare(server: JServer) -> None:
 
 def measure(rounds: int = 6, seconds: float = 4.0, clients: int = 4, pairs: int = 1,
             idle_seconds: float = 10.0, warmup: float = 2.0, endpoint_rounds: int = 0,
-            log=print) -> dict:
+            log=print, a_a: bool = False) -> dict:
     """Run the benchmark; a dict of per-mode samples and paired ratios (see ``summarize``).
 
     ``endpoint_rounds`` > 0 adds, per pair, that many interleaved rounds of one-endpoint
-    bursts (``seconds`` each): the CPU per request of each endpoint of the mix."""
+    bursts (``seconds`` each): the CPU per request of each endpoint of the mix.
+
+    ``a_a``: both servers stock (the "ours" slot too), to measure the harness itself: any
+    ratio other than 1 is the bias and noise of this machine and method, not ours."""
     modes = ("ours", "stock")
     raw = {m: {"rps": [], "latencies": [], "cpu_per_request": [], "rss_start": [],
                "rss_end": [], "idle_cpu_ms_per_min": [], "requests": 0,
@@ -114,7 +117,8 @@ def measure(rounds: int = 6, seconds: float = 4.0, clients: int = 4, pairs: int 
     paired = {"rps": [], "cpu_per_request": [], "p50": [], "p95": []}
     for pair in range(pairs):
         root = Path(tempfile.mkdtemp(prefix=f"cull-bench-load-{pair}-"))
-        servers = {m: JServer(root / m, ours=(m == "ours")) for m in modes}
+        servers = {m: JServer(root / m, ours=(m == "ours" and not a_a))
+                   for m in modes}
         try:
             start_all(list(servers.values()))
             for server in servers.values():
@@ -196,9 +200,12 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=10.0)
     parser.add_argument("--endpoint-rounds", type=int, default=0,
                         help="also this many rounds per endpoint of the mix, alone")
+    parser.add_argument("--a-a", action="store_true",
+                        help="calibration: both servers stock, so 'ours' is stock too")
     args = parser.parse_args()
     s = summarize(measure(args.rounds, args.seconds, args.clients, args.pairs,
-                          args.idle_seconds, endpoint_rounds=args.endpoint_rounds))
+                          args.idle_seconds, endpoint_rounds=args.endpoint_rounds,
+                          a_a=args.a_a))
     o, k = s["ours"], s["stock"]
     for label, key, unit, fmt in (("throughput", "rps", "req/s", ".0f"),
                                   ("latency p50", "p50_ms", "ms", ".2f"),

@@ -5,8 +5,10 @@ alternative, with the ratio and whether the target was met.
 
 Rows (see benchmarks/README.md):
 
-- overhead:   a jupyter_server with our extension vs without (http_load.py), and the
-              request-hook and decision micro-costs (overhead.py);
+- overhead:   a jupyter_server with our extension vs without (http_load.py), the same
+              load on two stock servers (the method's own error), the share of a busy
+              server's CPU in our code (profile_mix.py; installs py-spy with pip if it is
+              missing), and the request-hook and decision micro-costs (overhead.py);
 - timeliness: kernel cull and server stop lateness vs jupyter_server's own (timeliness.py);
 - hub:        activity POSTs per server-hour vs jupyterhub-singleuser (hub_activity.py);
 - companion:  one hub pass vs jupyterhub-idle-culler (hub_pass.py; installs
@@ -39,6 +41,7 @@ sys.path.insert(0, str(HERE))
 
 import http_load  # noqa: E402
 import overhead  # noqa: E402
+import profile_mix  # noqa: E402
 import timeliness  # noqa: E402
 import widget  # noqa: E402
 
@@ -46,6 +49,9 @@ ROWS = ("overhead", "timeliness", "hub", "companion", "widget")
 
 QUICK = {
     "load": dict(rounds=12, seconds=1.5, clients=4, pairs=1, idle_seconds=10.0),
+    # stock against stock, to show the harness's own error next to the ratios above
+    "calibration": dict(rounds=12, seconds=1.5, clients=4, pairs=1, idle_seconds=3.0),
+    "profile_seconds": 15.0,
     "timeliness": dict(samples=2, batches=1, checks=1),
     "hub_interval": 1,
     "users": [200],
@@ -54,6 +60,8 @@ QUICK = {
 FULL = {
     "load": dict(rounds=24, seconds=1.5, clients=4, pairs=2, idle_seconds=30.0,
                  endpoint_rounds=4),
+    "calibration": dict(rounds=24, seconds=1.5, clients=4, pairs=1, idle_seconds=3.0),
+    "profile_seconds": 30.0,
     "timeliness": dict(samples=3, batches=2, checks=2),
     "hub_interval": 2,
     # hub_pass.py's default sizes; at 10000 only the steady pass, as starting 10000 servers
@@ -135,6 +143,8 @@ def row_overhead(table: Table, cfg: dict, raw: dict) -> None:
     rate("latency p50", "p50_ms", "p50", "ms", ".2f", False)
     rate("latency p95", "p95_ms", "p95", "ms", ".2f", False)
     rate("server CPU per request", "cpu_us", "cpu_per_request", "us", ".0f", False)
+    calibrate(table, cfg["calibration"], raw)
+    profile_row(table, cfg, raw)
     for endpoint, us in o["endpoint_cpu_us"].items():
         st = k["endpoint_cpu_us"][endpoint]
         table.add("overhead", f"  CPU per request, {endpoint.replace('c{}.txt', 'c<n>.txt')}"
@@ -160,7 +170,41 @@ def row_overhead(table: Table, cfg: dict, raw: dict) -> None:
         "GET api/kernels, GET api/contents (20 files), GET api/status, PUT a 200-byte file. "
         "Rates: medians; ratio: median of the per-round ratios (quartiles in brackets); "
         f"p50/p95 over all {o['requests']} / {k['requests']} requests. CPU from "
-        "/proc/<pid>/task/*/schedstat of the server process.")
+        "/proc/<pid>/task/*/schedstat of the server process. Calibration: the same load on "
+        f"two stock servers ({cfg['calibration']['rounds']} rounds); its distance from 1 is "
+        "the harness's own error on this machine at that moment.")
+
+
+def profile_row(table: Table, cfg: dict, raw: dict) -> None:
+    """What the ratios above cannot resolve on a noisy machine: the share of a busy server's
+    CPU samples that are in our code (profile_mix.py)."""
+    progress(f"overhead: profiling our server under the mix, {cfg['profile_seconds']:g} s")
+    try:
+        busy, ours, by_fn = profile_mix.profile(cfg["profile_seconds"], rate=500)
+    except Exception as e:  # py-spy missing and not installable, or no ptrace here
+        table.add("overhead", "  share of the busy server's CPU in our code (profile)",
+                  f"could not run: {e}", "-")
+        return
+    raw["overhead_profile"] = {"busy_samples": busy, "ours_samples": ours,
+                               "by_function": dict(by_fn.most_common(8))}
+    top = ", ".join(f"{fn.split('.')[-1]} {n / busy * 100:.2f} %"
+                    for fn, n in by_fn.most_common(2))
+    share = ours / busy * 100
+    table.add("overhead", "  share of the busy server's CPU in our code (profile)",
+              f"{share:.2f} % ({top})", "-", "", f"<= {SLOWER * 100:g} % direct",
+              share <= SLOWER * 100)
+
+
+def calibrate(table: Table, load: dict, raw: dict) -> None:
+    """The same load on two stock servers: how far from 1 a ratio lands when there is no
+    difference at all. A ratio above is only a finding when it lies beyond this."""
+    progress(f"overhead calibration: stock vs stock, {load['rounds']} rounds")
+    s = http_load.summarize(http_load.measure(**load, log=progress, a_a=True))
+    raw["overhead_calibration"] = {k: v for k, v in s.items() if k.startswith("ratio_")}
+    for measure, key in (("throughput", "rps"), ("server CPU per request", "cpu_per_request")):
+        r, lo, hi = s[f"ratio_{key}"]
+        table.add("overhead", f"  calibration, stock vs stock: {measure}", "-", "-",
+                  f"{r:.3f} ({lo:.3f}-{hi:.3f})")
 
 
 def _lateness(values: list[dict]) -> str:
