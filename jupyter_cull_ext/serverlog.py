@@ -93,11 +93,14 @@ class Masker:
     def __call__(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, MASK)
-        if not _ANY_NAME.search(text):
-            return text
-        for pattern in _PATTERNS:
-            text = pattern.sub(rf"\g<1>{MASK}", text)
-        return text
+        return mask_patterns(text) if _ANY_NAME.search(text) else text
+
+
+def mask_patterns(text: str) -> str:
+    """Mask every known credential shape in ``text``."""
+    for pattern in _PATTERNS:
+        text = pattern.sub(rf"\g<1>{MASK}", text)
+    return text
 
 
 def rotation_plan(size: int, incoming: int, max_bytes: int) -> tuple[bool, int]:
