@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 
 from . import policy
+from .timeutil import utcnow
 
 #: Requests that count as a person doing something: ``"METHOD path"`` regexes matched
 #: against the path below ``base_url``. GETs (polls, listings) are deliberately absent.
@@ -38,10 +39,6 @@ UNREFINED_SETTINGS = frozenset({"api_last_activity", "terminal_last_activity"})
 #: before a stop. It must not count, or saving would postpone the very stop it prepares for.
 #: Anyone may send it: it can only make a request count *less*, never keep a server alive.
 AUTOSAVE_HEADER = "X-Jupyter-Cull-Autosave"
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 #: A wall-clock step larger than this (seconds) beyond the time the monotonic clock saw pass

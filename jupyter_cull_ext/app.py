@@ -19,14 +19,12 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Int, List, TraitError, Unicode, default, validate
 
-from . import knobs, metrics, policy, serverlog
+from . import knobs, metrics, policy, serverlog, timeutil
 from .activity import DEFAULT_COUNTED_REQUESTS, ActivityTracker, RequestClassifier
 from .enforce import Enforcer
 from .handlers import default_handlers
+from .hubenv import ENV_MAX_AGE, ENV_STARTED
 from .hubreport import HubReporter, env_interval, reporter_from_env
-
-ENV_MAX_AGE = "JUPYTER_CULL_MAX_AGE"
-ENV_STARTED = "JUPYTER_CULL_SERVER_STARTED"
 
 OURS_ONLY = ("warn_before", "keepalive_max", "max_age")
 #: Most older server log files that may be kept.
@@ -242,7 +240,7 @@ class CullExt(ExtensionApp):
             # than configured. Like every adjustment, never keep anything up longer.
             resolution.messages.append(
                 f"CullExt.server_started ({self.server_started}) is in the future (clock "
-                f"skew?); counting max age from now ({policy.isoformat(now)}).")
+                f"skew?); counting max age from now ({timeutil.isoformat(now)}).")
             self.started = now
         return resolution
 
@@ -351,12 +349,10 @@ def kernel_config_sections(config: Any) -> tuple[str, ...]:
 def parse_started(value: str, label: str = "CullExt.server_started") -> datetime:
     """An ISO 8601 time with a timezone (``Z`` allowed); errors name ``label``."""
     try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise TraitError(f"{label}={value!r} is not an ISO 8601 time") from None
-    if when.tzinfo is None:
-        raise TraitError(f"{label}={value!r} has no timezone")
-    when = when.astimezone(timezone.utc)
+        when = timeutil.parse(value, naive_is_utc=False)
+    except ValueError as e:
+        what = "has no timezone" if "no timezone" in str(e) else "is not an ISO 8601 time"
+        raise TraitError(f"{label}={value!r} {what}") from None
     if abs((when - datetime.now(timezone.utc)).total_seconds()) > knobs.MAX_SECONDS:
         # Certainly wrong, and near year 9999 the max-age deadline overflows datetime: every
         # decision (status, culling) would fail for as long as the server runs.

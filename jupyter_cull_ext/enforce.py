@@ -22,7 +22,7 @@ from typing import Any
 from tornado import web
 from tornado.ioloop import IOLoop
 
-from . import metrics, policy
+from . import metrics, policy, timeutil
 from .activity import ActivityTracker, shifted
 from .knobs import ConfigError, seconds
 
@@ -203,16 +203,16 @@ class Enforcer:
             was = self.tracker.keepalive_until
             if was is not None:
                 self._decided("keepalive_cancelled", logging.INFO,
-                              "Keep-alive cancelled (was until %s).", policy.isoformat(was),
-                              by="user", keepalive_until=policy.isoformat(was))
+                              "Keep-alive cancelled (was until %s).", timeutil.isoformat(was),
+                              by="user", keepalive_until=timeutil.isoformat(was))
             self.tracker.keepalive_until = None
         else:
             until = self.tracker.keepalive_until = now + timedelta(seconds=secs)
             self._decided("keepalive_requested", logging.INFO,
                           "Keep-alive requested for %s (cap %s): until %s.",
-                          policy.duration(secs), policy.duration(cap), policy.isoformat(until),
+                          timeutil.duration(secs), timeutil.duration(cap), timeutil.isoformat(until),
                           by="user", requested_seconds=secs, cap_seconds=cap,
-                          keepalive_until=policy.isoformat(until))
+                          keepalive_until=timeutil.isoformat(until))
         self.tracker.record(policy.KEEPALIVE, now)
         self.arm()  # a shorter or cancelled keep-alive can bring a kernel's deadline closer
         return self.tracker.keepalive_until
@@ -351,8 +351,8 @@ class Enforcer:
                 self._decided(
                     "kernel_culled", logging.WARNING,
                     "Culling idle kernel %s (%s%s): idle for %s >= timeout %s%s.",
-                    kid, k.kernel.name, where, policy.duration(idle),
-                    policy.duration(k.kernel.timeout),
+                    kid, k.kernel.name, where, timeutil.duration(idle),
+                    timeutil.duration(k.kernel.timeout),
                     f", {k.kernel.connections} connection(s)" if k.kernel.connections else "",
                     idle_seconds=round(idle, 3), timeout_seconds=k.kernel.timeout,
                     connections=k.kernel.connections, **fields,
@@ -377,7 +377,7 @@ class Enforcer:
             idle = (now - t.terminal.last_activity).total_seconds()
             self._decided("terminal_culled", logging.WARNING,
                           "Culling idle terminal %s: idle for %s >= timeout %s.",
-                          name, policy.duration(idle), policy.duration(t.timeout), terminal=name,
+                          name, timeutil.duration(idle), timeutil.duration(t.timeout), terminal=name,
                           reason="idle", idle_seconds=round(idle, 3), timeout_seconds=t.timeout)
             term = self.terminal_manager.terminals.get(name)
             if term is not None:
@@ -396,15 +396,15 @@ class Enforcer:
     def _stop_server(self, decision: policy.Decision) -> None:
         s, cfg = decision.server, decision.settings
         fields = dict(reason=s.reason, kernels=len(decision.kernels),
-                      terminals=len(decision.terminals), last_activity=policy.isoformat(
+                      terminals=len(decision.terminals), last_activity=timeutil.isoformat(
                           s.last_activity), last_activity_source=s.last_activity_source)
         if s.reason == "max_age":
             age = (decision.now - cfg.started).total_seconds()
             self._decided("server_stopping", logging.WARNING,
                           "Stopping server: reached its max age (%s >= %s, started %s).",
-                          policy.duration(age), policy.duration(cfg.max_age),
-                          policy.isoformat(cfg.started), age_seconds=round(age, 3),
-                          max_age_seconds=cfg.max_age, started=policy.isoformat(cfg.started),
+                          timeutil.duration(age), timeutil.duration(cfg.max_age),
+                          timeutil.isoformat(cfg.started), age_seconds=round(age, 3),
+                          max_age_seconds=cfg.max_age, started=timeutil.isoformat(cfg.started),
                           **fields)
         else:
             idle = (decision.now - s.last_activity).total_seconds()
@@ -412,8 +412,8 @@ class Enforcer:
                 "server_stopping", logging.WARNING,
                 "Stopping server: idle for %s >= timeout %s (last activity: %s at %s); "
                 "%d kernel(s) and %d terminal(s) shut down with it.",
-                policy.duration(idle), policy.duration(cfg.server_timeout),
-                s.last_activity_source, policy.isoformat(s.last_activity),
+                timeutil.duration(idle), timeutil.duration(cfg.server_timeout),
+                s.last_activity_source, timeutil.isoformat(s.last_activity),
                 len(decision.kernels), len(decision.terminals),
                 idle_seconds=round(idle, 3), timeout_seconds=cfg.server_timeout, **fields,
             )
@@ -428,16 +428,16 @@ class Enforcer:
         self._warned_for = s.deadline
         left = (s.deadline - decision.now).total_seconds()
         if s.reason == "max_age":
-            why = f"it reaches its max age of {policy.duration(cfg.max_age)}"
+            why = f"it reaches its max age of {timeutil.duration(cfg.max_age)}"
         else:
-            why = (f"idle since {policy.isoformat(s.last_activity)} (last activity: "
-                   f"{s.last_activity_source}), timeout {policy.duration(cfg.server_timeout)}")
+            why = (f"idle since {timeutil.isoformat(s.last_activity)} (last activity: "
+                   f"{s.last_activity_source}), timeout {timeutil.duration(cfg.server_timeout)}")
             if s.protected_by == policy.KEEPALIVE:
-                why += f", kept alive until {policy.isoformat(decision.keepalive_until)}"
+                why += f", kept alive until {timeutil.isoformat(decision.keepalive_until)}"
         self._decided("warning", logging.WARNING, "Server will stop in %s (at %s): %s.",
-                      policy.duration(left), policy.isoformat(s.deadline), why,
-                      reason=s.reason, deadline=policy.isoformat(s.deadline),
-                      seconds_left=round(left, 3), last_activity=policy.isoformat(
+                      timeutil.duration(left), timeutil.isoformat(s.deadline), why,
+                      reason=s.reason, deadline=timeutil.isoformat(s.deadline),
+                      seconds_left=round(left, 3), last_activity=timeutil.isoformat(
                           s.last_activity), last_activity_source=s.last_activity_source)
 
     async def _session_path(self, kernel_id: str) -> str | None:

@@ -15,6 +15,9 @@ import urllib.error
 import urllib.request
 from datetime import datetime
 
+from .timeutil import parse as _time
+from .timeutil import span as _span
+
 NAMES = {
     "server_start": "the server starting",
     "kernel": "kernel activity (running code, completion, widgets)",
@@ -26,25 +29,12 @@ NAMES = {
 }
 
 
-def _time(iso: str | None) -> datetime | None:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")) if iso else None
-
-
 def _left(iso: str | None, now: datetime) -> str:
     """``in 0:42:13 (at 12:50:00 UTC)``."""
     when = _time(iso)
     seconds = max(0, round((when - now).total_seconds()))
     return f"in {seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d} " \
            f"(at {when:%H:%M:%S} UTC)"
-
-
-def _span(seconds: float) -> str:
-    seconds = round(seconds)
-    if seconds % 3600 == 0 and seconds:
-        return f"{seconds // 3600} h"
-    if seconds % 60 == 0 and seconds:
-        return f"{seconds // 60} min"
-    return f"{seconds} s"
 
 
 def _source(name: str) -> str:

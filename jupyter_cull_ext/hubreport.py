@@ -29,8 +29,9 @@ from typing import Any
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
-from . import metrics, policy
-from .activity import shifted, utcnow
+from . import metrics, timeutil
+from .activity import shifted
+from .timeutil import utcnow
 from .knobs import ConfigError
 
 #: How often (seconds) the reporter looks for activity nobody told it about (kernel output).
@@ -49,7 +50,7 @@ def jittered(seconds: float, rand: Callable[[], float] = random.random) -> float
 
 def payload(server_name: str, when: datetime) -> dict:
     """The body jupyterhub-singleuser sends to ``$JUPYTERHUB_ACTIVITY_URL``."""
-    ts = policy.isoformat(when)
+    ts = timeutil.isoformat(when)
     return {"servers": {server_name: {"last_activity": ts}}, "last_activity": ts}
 
 
@@ -124,10 +125,10 @@ class HubReporter:
         return {
             "reporting": True,
             "interval": self.interval,
-            "last_report": policy.isoformat(self.last_report),
+            "last_report": timeutil.isoformat(self.last_report),
             "last_report_ok": self.last_report_ok,
             "last_error": self.last_error,
-            "last_reported_activity": policy.isoformat(self.sent),
+            "last_reported_activity": timeutil.isoformat(self.sent),
             "reports": self.reports,
         }
 
@@ -199,10 +200,10 @@ class HubReporter:
         if self._failures:
             down = (utcnow() - self._failing_since).total_seconds()
             self.log.info("Hub activity reports succeed again after %d failure(s) over %s.",
-                          self._failures, policy.duration(down))
+                          self._failures, timeutil.duration(down))
             self.on_event("hub_report_recovered", failures=self._failures, seconds=down)
             self._failures, self._failing_since = 0, None
-        self.log.debug("Reported activity %s to the hub", policy.isoformat(when))
+        self.log.debug("Reported activity %s to the hub", timeutil.isoformat(when))
         return True
 
     def _failed(self, error: Exception) -> None:

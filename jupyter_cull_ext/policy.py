@@ -21,7 +21,9 @@ Rules (see DESIGN.md, "Deadlines"):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
+
+from .timeutil import isoformat
 
 #: Names of activity sources. Other sources (``extension:<key>``) may appear too.
 SERVER_START = "server_start"
@@ -259,19 +261,6 @@ def decide(facts: Facts, settings: Settings) -> Decision:
 
 
 # --- presentation helpers (pure) ---------------------------------------------------------
-
-
-def isoformat(when: datetime | None) -> str | None:
-    """ISO 8601 in UTC with a ``Z``, or None."""
-    if when is None:
-        return None
-    when = when.astimezone(timezone.utc)
-    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def duration(seconds: float) -> str:
-    """A duration for a person: ``1:00:03``."""
-    return str(timedelta(seconds=round(max(seconds, 0))))
 
 
 def document(decision: Decision, hub: dict | None = None) -> dict:

@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from traitlets.config import Config
 
+from jupyter_cull_ext import timeutil
+
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 
@@ -53,7 +55,7 @@ def jp_serverapp(jp_serverapp: Any, jp_asyncio_loop: Any) -> Any:
 
 
 def parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return timeutil.parse(value)
 
 
 async def wait_for(

@@ -20,11 +20,10 @@ from jupyter_cull_ext.policy import (
     decide_server,
     decide_terminal,
     document,
-    duration,
-    isoformat,
     last_activity,
     latest_activity,
 )
+from jupyter_cull_ext.timeutil import duration, isoformat
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

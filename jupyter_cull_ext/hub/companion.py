@@ -23,10 +23,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
-from ..policy import isoformat
+from ..timeutil import isoformat, utcnow
 from .hubapi import PAGE_SIZE, HubAPI, HubError, internal_ssl_context
 from .rules import Policy, Server, Verdict, decide, describe, servers_of
 
@@ -40,10 +40,6 @@ RETRY, RETRY_MAX = 1.0, 16.0
 SLOW_STOP, SLOW_STOP_MAX = 2.0, 60.0
 #: Scopes the hub shows a token with ours, implied by them.
 IMPLIED_SCOPES = {"read:users:name"}
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def default_cull_every(policy: Policy) -> int:

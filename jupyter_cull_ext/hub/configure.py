@@ -18,12 +18,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from ..hubenv import ENV_MAX_AGE, ENV_STARTED
 from .hubapi import PAGE_SIZE
 from .rules import Policy
-
-#: Read by the server extension (``CullExt.max_age`` and ``CullExt.server_started``).
-ENV_MAX_AGE = "JUPYTER_CULL_MAX_AGE"
-ENV_STARTED = "JUPYTER_CULL_SERVER_STARTED"
 
 SERVICE_NAME = "jupyter-cull-hub"
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from .. import knobs
-from ..policy import duration, isoformat
+from ..timeutil import duration, isoformat, parse
 
 MAX_AGE = "max_age"
 IDLE = "idle"
@@ -138,12 +138,7 @@ class Verdict:
 
 def parse_date(value: str | None) -> datetime | None:
     """A hub timestamp (ISO 8601, ``Z`` or naive meaning UTC) as an aware datetime."""
-    if not value:
-        return None
-    when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when
+    return parse(value)
 
 
 def servers_of(user: Mapping) -> list[Server]:

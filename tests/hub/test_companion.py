@@ -17,7 +17,7 @@ from hubtools import (
 )
 from hubharness import Hub, free_port, wait_until
 
-from jupyter_cull_ext.policy import isoformat
+from jupyter_cull_ext.timeutil import isoformat
 
 TOKEN = service_token()
 GROUPS = {"short": 4, "medium": 7}

@@ -13,7 +13,7 @@ from traitlets.config import Config
 from jupyter_cull_ext import knobs
 from jupyter_cull_ext.hub import configure
 from jupyter_cull_ext.hub.cli import CullHub
-from jupyter_cull_ext.hub.configure import ENV_MAX_AGE, ENV_STARTED
+from jupyter_cull_ext.hubenv import ENV_MAX_AGE, ENV_STARTED
 
 SERVICE = "jupyter-cull-hub"
 

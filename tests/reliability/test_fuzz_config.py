@@ -25,14 +25,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import BASE_CONFIG, merge
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from jupyter_server.serverapp import ServerApp
 from traitlets import TraitError
 
-from conftest import BASE_CONFIG, merge
 from jupyter_cull_ext import knobs, policy
-from jupyter_cull_ext.app import ENV_MAX_AGE, ENV_STARTED, MAX_LOG_BACKUPS, CullExt
+from jupyter_cull_ext.app import MAX_LOG_BACKUPS, CullExt
+from jupyter_cull_ext.hubenv import ENV_MAX_AGE, ENV_STARTED
 
 MAX_EXAMPLES = 150
 KERNEL_SECTIONS = ("MappingKernelManager", "AsyncMappingKernelManager")
