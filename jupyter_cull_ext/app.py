@@ -10,25 +10,69 @@ reports all agree with our deadlines. At *start* the enforcer's timer begins.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import functools
 import os
 import re
 import sys
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Int, List, TraitError, Unicode, default, validate
 
-from . import knobs, metrics, policy, serverlog, timeutil
+from . import knobs, metrics, patches, policy, serverlog, timeutil
 from .activity import DEFAULT_COUNTED_REQUESTS, ActivityTracker, RequestClassifier
+from .announce import Announcer
 from .enforce import Enforcer
 from .handlers import default_handlers
 from .hubenv import ENV_MAX_AGE, ENV_STARTED
 from .hubreport import HubReporter, env_interval, reporter_from_env
-
-OURS_ONLY = ("warn_before", "keepalive_max", "max_age")
+from .knobs import LIMITS
+from .live import Limits, LiveServer
 #: Most older server log files that may be kept.
 MAX_LOG_BACKUPS = 100
+
+
+def fatal(stage: str) -> Callable:
+    """Stop the server, saying why, when this stage of our startup fails.
+
+    jupyter_server logs an extension that fails to link, load or start and runs on without
+    it: a server that nobody culls, whose hub hears no activity (and whose users a hub-side
+    culler then stops mid-work). An invalid setting or a fault at any stage ends the process
+    with status 1 and one line naming the stage and the cause instead."""
+
+    def die(app: Any, e: Exception) -> None:
+        if isinstance(e, (TraitError, knobs.ConfigError)):
+            message = f"invalid configuration: {e}"
+        else:
+            message = f"could not start culling ({stage}): {type(e).__name__}: {e}"
+        log = app.serverapp.log if getattr(app, "serverapp", None) else app.log
+        log.critical("jupyter_cull_ext: %s", message, exc_info=not message.startswith("inv"))
+        print(f"jupyter_cull_ext: {message}", file=sys.stderr, flush=True)
+        sys.exit(1)
+
+    def wrap(method: Callable) -> Callable:
+        if asyncio.iscoroutinefunction(method):
+            @functools.wraps(method)
+            async def run_async(self: Any, *args: Any) -> Any:
+                try:
+                    return await method(self, *args)
+                except Exception as e:
+                    die(self, e)
+            return run_async
+
+        @functools.wraps(method)
+        def run(self: Any, *args: Any) -> Any:
+            try:
+                return method(self, *args)
+            except Exception as e:
+                die(self, e)
+        return run
+
+    return wrap
 
 
 def _seconds_trait(default_value: int, help: str) -> Int:
@@ -186,44 +230,20 @@ class CullExt(ExtensionApp):
 
     # --- link: resolve and push config ---------------------------------------------------
 
+    @fatal("link")
     def _link_jupyter_server_extension(self, serverapp: Any) -> None:
-        try:
-            super()._link_jupyter_server_extension(serverapp)
-            self.server_log = serverlog.start(self.server_log_path, self.server_log_max_bytes,
-                                              self.server_log_backups, serverapp, self.log)
-            self.resolution = self._resolve(serverapp)
-            if self.hub_activity_interval is None:  # from the hub's environment: check now
-                env_interval(dict(os.environ))
-        except (TraitError, knobs.ConfigError) as e:
-            # jupyter_server only logs a failing extension and runs on without it, which
-            # would silently disable culling; invalid config must stop startup instead.
-            serverapp.log.critical("jupyter_cull_ext: invalid configuration: %s", e)
-            print(f"jupyter_cull_ext: invalid configuration: {e}", file=sys.stderr)
-            sys.exit(1)
-        except Exception as e:
-            # Anything else too, for the same reason: never run on without culling.
-            serverapp.log.critical("jupyter_cull_ext: could not start culling", exc_info=True)
-            print(f"jupyter_cull_ext: could not start culling: {type(e).__name__}: {e}",
-                  file=sys.stderr)
-            sys.exit(1)
-        serverapp.update_config(self.resolution.push)
-        for message in self.resolution.messages:
+        super()._link_jupyter_server_extension(serverapp)
+        self.server_log = serverlog.start(self.server_log_path, self.server_log_max_bytes,
+                                          self.server_log_backups, serverapp, self.log)
+        resolution = self._resolve(serverapp)
+        if self.hub_activity_interval is None:  # from the hub's environment: check now
+            env_interval(dict(os.environ))
+        serverapp.update_config(resolution.push)
+        for message in resolution.messages:
             serverapp.log.warning("jupyter_cull_ext: %s", message)
-        for name in OURS_ONLY:
-            setattr(self, name, self.resolution.values[name])
-        self._silence_stock_reporter(serverapp)
-
-    def _silence_stock_reporter(self, serverapp: Any) -> None:
-        """Exactly one reporter per server: jupyterhub-singleuser's reporter reads its
-        interval when it starts (at load, after every extension is linked); 0 makes it send
-        nothing, and ours reports instead."""
-        for apps in serverapp.extension_manager.extension_apps.values():
-            for app in apps:
-                if app is not self and "hub_activity_interval" in app.trait_names():
-                    app.hub_activity_interval = 0
-                    serverapp.log.info(
-                        "jupyter_cull_ext: reporting activity to JupyterHub instead of %s.",
-                        app.name)
+        self.limits = Limits(**{name: resolution.values[name] for name in LIMITS},
+                             started=self.started)
+        patches.install_at_link(self)
 
     def _resolve(self, serverapp: Any) -> knobs.Resolution:
         kernel_sections = kernel_config_sections(serverapp.config)
@@ -233,8 +253,8 @@ class CullExt(ExtensionApp):
         )
         self.started = parse_started(self.server_started) if self.server_started else None
         resolution = knobs.resolve(serverapp.config, ours, ours_explicit,
-                                   knobs.knobs(kernel_sections))
-        now = datetime.now(timezone.utc)
+                                   knobs.standard_knobs(kernel_sections))
+        now = timeutil.utcnow()
         if self.started is not None and self.started > now:
             # A hub whose clock runs ahead: counted from then, max age would run longer
             # than configured. Like every adjustment, never keep anything up longer.
@@ -246,36 +266,21 @@ class CullExt(ExtensionApp):
 
     # --- load: attach to the web application ---------------------------------------------
 
+    @fatal("load")
     def initialize_settings(self) -> None:
         web_app = self.serverapp.web_app
-        started = self.started or web_app.settings["started"]
+        if self.limits.started is None:  # outside a hub: max age counts from now
+            self.limits = dataclasses.replace(self.limits, started=web_app.settings["started"])
         self.tracker = ActivityTracker(web_app.settings["started"])
-        ours = {name: getattr(self, name) for name in OURS_ONLY}
-        ours["started"] = started
         self.server_log.cover_server(self.serverapp)
         self.events = serverlog.CullEvents(self.serverapp.event_logger, self.log)
-        self.enforcer = Enforcer(self.serverapp, self.tracker, ours, self.log, self.events.emit)
+        self.live = LiveServer(self.serverapp, self.tracker, self.limits, self.log)
+        self.enforcer = Enforcer(self.live, self.tracker, Announcer(self.log, self.events.emit))
         self.classifier = RequestClassifier(self.serverapp.base_url, self.counted_requests)
-        web_app.last_activity = self.enforcer.last_activity
+        patches.install_at_load(self)
         self.settings["jupyter_cull_ext"] = self
 
-    def _wrap_log_function(self, settings: dict) -> None:
-        """Classify every finished request (the one hook tornado calls for all of them)."""
-        original = settings.get("log_function")
-        classifier, tracker = self.classifier, self.tracker
-
-        def log_function(handler: Any) -> None:
-            try:
-                request = handler.request
-                if classifier.counts(request.method, request.path, handler.get_status(),
-                                   request.headers):
-                    tracker.record("user_api")
-            finally:
-                if original is not None:
-                    original(handler)
-
-        settings["log_function"] = log_function
-
+    @fatal("load")
     def initialize_handlers(self) -> None:
         self.handlers.extend(default_handlers)
 
@@ -290,15 +295,13 @@ class CullExt(ExtensionApp):
 
     reporter: HubReporter | None = None
 
+    @fatal("start")
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
-        # Wrapped at start, once every extension has loaded: jupyterhub-singleuser replaces
-        # the log function when it loads.
-        self._wrap_log_function(serverapp.web_app.settings)
         self.server_log.cover_server(serverapp)  # again: loggers reconfigured since load
         self.enforcer.start()
         metrics.watch(self.enforcer.decide)
         self.reporter = reporter_from_env(
-            dict(os.environ), self.hub_activity_interval, self.enforcer.last_activity,
+            dict(os.environ), self.hub_activity_interval, self.live.last_activity,
             self.log, on_event=self.events.emit,
             already_known=self.tracker.times()[policy.SERVER_START])
         if self.reporter is None and os.environ.get("JUPYTERHUB_ACTIVITY_URL"):
@@ -313,7 +316,8 @@ class CullExt(ExtensionApp):
             self.reporter.start()
             self.log.info("jupyter_cull_ext: reporting activity to JupyterHub at most every "
                           "%s s while active, never while idle.", self.reporter.interval)
-        s = self.enforcer.settings()
+        patches.install_at_start(self)
+        s = self.live.settings()
         self.log.info(
             "jupyter_cull_ext: kernels idle %s s%s%s, terminals %s s, server idle %s s, "
             "warn %s s before, keep-alive up to %s s%s.",
@@ -353,7 +357,7 @@ def parse_started(value: str, label: str = "CullExt.server_started") -> datetime
     except ValueError as e:
         what = "has no timezone" if "no timezone" in str(e) else "is not an ISO 8601 time"
         raise TraitError(f"{label}={value!r} {what}") from None
-    if abs((when - datetime.now(timezone.utc)).total_seconds()) > knobs.MAX_SECONDS:
+    if abs((when - timeutil.utcnow()).total_seconds()) > knobs.MAX_SECONDS:
         # Certainly wrong, and near year 9999 the max-age deadline overflows datetime: every
         # decision (status, culling) would fail for as long as the server runs.
         raise TraitError(f"{label}={value!r} is more than ten years from now")

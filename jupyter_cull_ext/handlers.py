@@ -83,7 +83,7 @@ class KeepaliveHandler(CullHandler):
         if secs < 0:
             raise web.HTTPError(400, f"seconds must be >= 0 (0 cancels), got {secs:g}")
         try:
-            self.enforcer.keepalive(secs)
+            self.enforcer.keepalive(secs, who=self.current_user.username)
         except KeepaliveError as e:
             raise web.HTTPError(400, str(e)) from e
         self.write_status()

@@ -31,7 +31,11 @@ class Knob:
     kind: type = int
 
 
-def knobs(kernel_sections: tuple[str, ...]) -> list[Knob]:
+#: Our own settings that no standard knob carries (``live.Limits``).
+LIMITS = ("warn_before", "keepalive_max", "max_age")
+
+
+def standard_knobs(kernel_sections: tuple[str, ...]) -> list[Knob]:
     """The standard knobs we manage; ``kernel_sections`` are the kernel manager's class
     names, most general first (e.g. ``AsyncMappingKernelManager`` after
     ``MappingKernelManager``), because operators configure any of them."""
@@ -118,7 +122,7 @@ def resolve(
                 f"Both CullExt.{knob.ours}={ours[knob.ours]!r} and {label}={value!r} are "
                 f"set; using {label}={value!r} (an explicit standard setting wins)."
             )
-    for name in ("warn_before", "keepalive_max", "max_age"):
+    for name in LIMITS:
         values[name] = ours[name]
 
     messages += _adjust(values, std_explicit | ours_explicit)

@@ -7,10 +7,11 @@ from __future__ import annotations
 import inspect
 
 from .app import CullExt
-from .knobs import knobs
+from .knobs import standard_knobs
 
 #: Our trait -> the standard knob it is the default for.
-STANDARD = {k.ours: f"{k.sections[0]}.{k.name}" for k in knobs(("MappingKernelManager",))}
+STANDARD = {k.ours: f"{k.sections[0]}.{k.name}"
+            for k in standard_knobs(("MappingKernelManager",))}
 
 
 def render() -> str:

@@ -191,9 +191,10 @@ c.JupyterHub.load_roles = [{{
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def api(self, method: str, path: str, body: Any = None, token: str | None = None):
+    def api(self, method: str, path: str, body: Any = None, token: str | None = None,
+            timeout: float = 10):
         return http(method, f"{self.url}/hub/api/{path.lstrip('/')}",
-                    token or self.admin_token, body)
+                    token or self.admin_token, body, timeout=timeout)
 
     def user(self, name: str) -> dict:
         code, model = self.api("GET", f"users/{name}")
@@ -203,7 +204,9 @@ c.JupyterHub.load_roles = [{{
     def start_server(self, name: str, timeout: float = 60) -> dict:
         code, _ = self.api("POST", f"users/{name}", {})
         assert code in (201, 409), code
-        code, body = self.api("POST", f"users/{name}/server", {})
+        # The hub answers 202 after its slow_spawn_timeout (10 s): on a loaded machine the
+        # answer can come a moment later than that, so the request may take longer.
+        code, body = self.api("POST", f"users/{name}/server", {}, timeout=30)
         assert code in (201, 202), (code, body)
 
         def ready():

@@ -76,7 +76,7 @@ async def test_kernel_timeout_is_read_per_kernel(start_kernel, status):
 OURS = {"kernel_idle_timeout": 3600, "kernel_cull_interval": 60, "cull_busy": False,
         "cull_connected": True, "terminal_idle_timeout": 3600, "terminal_cull_interval": 60,
         "server_idle_timeout": 3600, "warn_before": 600, "keepalive_max": 86400, "max_age": 0}
-KNOBS = knobs.knobs(("MappingKernelManager", "AsyncMappingKernelManager"))
+KNOBS = knobs.standard_knobs(("MappingKernelManager", "AsyncMappingKernelManager"))
 
 
 def resolve(config: dict, ours_explicit=(), **ours):

@@ -37,6 +37,7 @@ from tornado.httpclient import HTTPClientError
 
 from jupyter_cull_ext import policy
 from jupyter_cull_ext.activity import ActivityTracker
+from jupyter_cull_ext.announce import Announcer
 from jupyter_cull_ext.enforce import Enforcer
 from jupyter_cull_ext.serverlog import (
     MASK,
@@ -218,8 +219,9 @@ def test_a_warning_once_per_deadline_when_warn_at_has_passed():
     events = []
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)
     tracker = ActivityTracker(start)
-    enforcer = Enforcer(None, tracker, {}, logging.getLogger("test_serverlog"),
-                        emit=lambda kind, **fields: events.append((kind, fields)))
+    announce = Announcer(logging.getLogger("test_serverlog"),
+                         emit=lambda kind, **fields: events.append((kind, fields)))
+    enforcer = Enforcer(None, tracker, announce)
     settings = policy.Settings(server_timeout=100, warn_before=10)
 
     def look(seconds_after_start: float, last: float = 1) -> None:

@@ -37,7 +37,7 @@ from jupyter_cull_ext.hubenv import ENV_MAX_AGE, ENV_STARTED
 
 MAX_EXAMPLES = 150
 KERNEL_SECTIONS = ("MappingKernelManager", "AsyncMappingKernelManager")
-KNOBS = knobs.knobs(KERNEL_SECTIONS)
+KNOBS = knobs.standard_knobs(KERNEL_SECTIONS)
 OURS = sorted(CullExt.class_own_traits(config=True))
 #: Every CullExt trait this file knows how to judge; a new trait fails the test below until
 #: its meaning is added to ``check_accepted``.
@@ -288,7 +288,7 @@ def check_accepted(app: Any, ours: dict, standard: dict, env: dict) -> None:
         live["cull_connected"] == wrote["cull_connected"], (live, wrote)
 
     # What the status shows is what the live managers do.
-    s = ext.enforcer.settings()
+    s = ext.live.settings()
     assert (s.kernel_timeout, s.terminal_timeout, s.server_timeout) == (
         live["kernel_idle_timeout"], live["terminal_idle_timeout"], live["server_idle_timeout"])
     assert (s.max_age, s.keepalive_max) == (wrote["max_age"], wrote["keepalive_max"]), s

@@ -1,0 +1,180 @@
+"""Reading the running server: effective settings and a snapshot of facts for the policy.
+
+Everything the policy decides on comes from here, read afresh at every decision: the live
+managers' culling settings (so what the status shows is what they do), each kernel's and
+terminal's state and last activity, and the activity tracker's per-source times. The clock
+listener here keeps the idle time of live kernels and terminals across wall-clock jumps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from . import policy
+from .activity import ActivityTracker, shifted
+from .knobs import ConfigError, seconds
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Our own settings that no standard knob carries, resolved once at startup."""
+
+    warn_before: int = 0
+    keepalive_max: int = 0
+    max_age: int = 0
+    started: datetime | None = None  # when max age starts counting
+
+
+class LiveServer:
+    """The facts of the running server, as the policy wants them."""
+
+    def __init__(self, serverapp: Any, tracker: ActivityTracker, limits: Limits, log: Any):
+        self.serverapp = serverapp
+        self.tracker = tracker
+        self.limits = limits
+        self.log = log
+        # Terminals being culled: name -> (the terminal, its last activity when culled).
+        self._dying: dict[str, tuple[Any, datetime]] = {}
+        self._bad_specs: set[str] = set()
+        tracker.clock.listeners.append(self._clock_jumped)
+
+    @property
+    def kernel_manager(self) -> Any:
+        return self.serverapp.kernel_manager
+
+    @property
+    def terminal_manager(self) -> Any:
+        return self.serverapp.web_app.settings.get("terminal_manager")
+
+    def settings(self) -> policy.Settings:
+        """Effective settings, read back from the live managers every time."""
+        km, tm = self.kernel_manager, self.terminal_manager
+        return policy.Settings(
+            kernel_timeout=km.cull_idle_timeout,
+            cull_busy=km.cull_busy,
+            cull_connected=km.cull_connected,
+            terminal_timeout=tm.cull_inactive_timeout if tm is not None else 0,
+            server_timeout=self.serverapp.shutdown_no_activity_timeout,
+            warn_before=self.limits.warn_before,
+            keepalive_max=self.limits.keepalive_max,
+            max_age=self.limits.max_age,
+            started=self.limits.started,
+        )
+
+    def decide(self, now: datetime | None = None) -> policy.Decision:
+        return policy.decide(self.facts(now), self.settings())
+
+    def last_activity(self) -> datetime:
+        """The refined value behind ``web_app.last_activity()``: what ``/api/status``,
+        jupyter_server's idle check and hub reports see."""
+        when, _source = policy.last_activity(self.facts())
+        return when
+
+    def facts(self, now: datetime | None = None) -> policy.Facts:
+        """A snapshot of activity, kernels and terminals; live activity is recorded too, so
+        it outlives the kernel or terminal it came from."""
+        now = now or self.tracker.now()
+        kernels = self._kernels(now)
+        terminals = self._terminals(now)
+        self.tracker.record_extensions(self.serverapp.web_app.settings)
+        return policy.Facts(
+            now=now,
+            activity=self.tracker.times(),
+            kernels=tuple(kernels),
+            terminals=tuple(terminals),
+            keepalive_until=self.tracker.keepalive_until,
+        )
+
+    def _kernels(self, now: datetime) -> list[policy.Kernel]:
+        km = self.kernel_manager
+        default_timeout = km.cull_idle_timeout
+        kernels = []
+        for kid in list(km.list_kernel_ids()):
+            kernel = km._kernels.get(kid)
+            if kernel is None:
+                continue
+            try:
+                model = km.kernel_model(kid)
+            except Exception:
+                # Registered by jupyter_client but not stamped by jupyter_server yet (still
+                # starting): left out, as jupyter_server's own list_kernels does, so one
+                # kernel never makes every decision fail.
+                self.log.debug("Kernel %s not described yet", kid, exc_info=True)
+                continue
+            state = getattr(kernel, "execution_state", "starting")
+            last = getattr(kernel, "last_activity", now)
+            self.tracker.record(policy.KERNEL, last, notify=False)
+            if state == "busy":
+                self.tracker.record(policy.BUSY_KERNEL, now, notify=False)
+            kernels.append(policy.Kernel(
+                id=kid, name=kernel.kernel_name, execution_state=state,
+                connections=model.get("connections", 0), last_activity=last,
+                timeout=self._kernel_timeout(kernel, default_timeout)))
+        return kernels
+
+    def _terminals(self, now: datetime) -> list[policy.Terminal]:
+        tm = self.terminal_manager
+        if tm is None:
+            return []
+        self._dying = {name: d for name, d in self._dying.items()
+                       if tm.terminals.get(name) is d[0]}
+        terminals = []
+        for name, term in list(tm.terminals.items()):
+            last = getattr(term, "last_activity", now)
+            if name in self._dying:
+                # Killed, not closed yet: its shell's reply to SIGHUP stamps it active, but
+                # a cull is not activity; it keeps the time it was culled at until gone.
+                last = self._dying[name][1]
+            self.tracker.record(policy.TERMINAL, last, notify=False)
+            terminals.append(policy.Terminal(name=name, last_activity=last))
+        return terminals
+
+    def _kernel_timeout(self, kernel: Any, default: int) -> int:
+        """The kernelspec's ``metadata.cull_idle_timeout`` if it has a valid one."""
+        try:
+            metadata = kernel.kernel_spec.metadata
+        except Exception:  # a kernelspec removed after the kernel started
+            return default
+        if "cull_idle_timeout" not in metadata:
+            return default
+        label = f"kernelspec {kernel.kernel_name!r} metadata.cull_idle_timeout"
+        try:
+            return seconds(label, metadata["cull_idle_timeout"])
+        except ConfigError as e:
+            if kernel.kernel_name not in self._bad_specs:
+                self._bad_specs.add(kernel.kernel_name)
+                self.log.warning("Ignoring %s; using %s s.", e, default)
+            return default
+
+    # --- terminals being culled ----------------------------------------------------------
+
+    def terminal_culled(self, name: str, last_activity: datetime) -> None:
+        """``name`` is being killed: until it is gone it keeps ``last_activity``."""
+        tm = self.terminal_manager
+        term = tm.terminals.get(name) if tm is not None else None
+        if term is not None:
+            self._dying[name] = (term, last_activity)
+
+    def terminal_survived(self, name: str) -> None:
+        """A kill that did not take: the terminal is judged afresh (and culled again)."""
+        self._dying.pop(name, None)
+
+    def terminal_dying(self, name: str) -> bool:
+        """Killed and not closed yet: terminado closes a terminal when it reads the end of
+        its output, a moment after the process died."""
+        return name in self._dying
+
+    def _clock_jumped(self, jump: timedelta, since: datetime, now: datetime) -> None:
+        """The wall clock jumped (``activity.Clock``): move the activity times jupyter_server
+        stamped on the live kernels and terminals with it, so their idle time is kept."""
+        self.log.warning("The wall clock jumped by %+.1f s; idle times are kept (deadlines "
+                         "move with the clock).", jump.total_seconds())
+        km, tm = self.kernel_manager, self.terminal_manager
+        live = list(km._kernels.values()) if km is not None else []
+        live += list(tm.terminals.values()) if tm is not None else []
+        for item in live:
+            if isinstance(getattr(item, "last_activity", None), datetime):
+                item.last_activity = shifted(item.last_activity, jump, since, now)
+        self._dying = {name: (term, when + jump) for name, (term, when) in self._dying.items()}

@@ -1,0 +1,80 @@
+"""Every place we replace or read behaviour of jupyter_server, its terminals or jupyterhub.
+
+The one list to re-check on an upgrade of any of them:
+
+At link (``install_at_link``), before any extension loads:
+
+1. jupyterhub-singleuser's activity reporter gets ``hub_activity_interval = 0``: it reads
+   the interval when it loads and then sends nothing, so there is one reporter per server
+   (ours, started at start). This is safe only because a failure at any later stage of our
+   startup ends the process (``app.fatal``): a server never runs with the stock reporter
+   silenced and ours not running, which would leave the hub with no activity at all.
+
+At load (``install_at_load``):
+
+2. ``web_app.last_activity`` (jupyter_server) is replaced by ``LiveServer.last_activity``, so
+   ``/api/status``, jupyter_server's own idle shutdown and jupyterhub-singleuser all see the
+   refined activity, not "any REST call".
+
+At start (``install_at_start``), once every extension has loaded:
+
+3. ``web_app.settings["log_function"]`` (tornado) is wrapped to classify every finished
+   request; wrapped at start because jupyterhub-singleuser replaces it when it loads.
+4. ``MappingKernelManager.cull_kernel_if_idle`` (jupyter_server, per kernel in the stock
+   sweep) is routed to ``Enforcer.stock_kernel_check``: one rule, keep-alive included.
+5. ``TerminalManager._cull_inactive_terminal`` (jupyter_server_terminals, private) likewise,
+   to ``Enforcer.stock_terminal_check``.
+
+Private state we read but do not change: ``MappingKernelManager._kernels`` (a kernel's
+``execution_state``, ``last_activity``, ``kernel_spec``; ``live.py``) and a terminal's
+``ptyproc`` (``enforce.py``: whether a kill took).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import policy
+
+
+def install_at_link(ext: Any) -> None:
+    """Hook 1 (see the module docstring)."""
+    serverapp = ext.serverapp
+    for apps in serverapp.extension_manager.extension_apps.values():
+        for app in apps:
+            if app is not ext and "hub_activity_interval" in app.trait_names():
+                app.hub_activity_interval = 0
+                serverapp.log.info("jupyter_cull_ext: reporting activity to JupyterHub "
+                                   "instead of %s.", app.name)
+
+
+def install_at_load(ext: Any) -> None:
+    """Hook 2 (see the module docstring)."""
+    ext.serverapp.web_app.last_activity = ext.live.last_activity
+
+
+def install_at_start(ext: Any) -> None:
+    """Hooks 3 to 5 (see the module docstring)."""
+    serverapp = ext.serverapp
+    _wrap_log_function(serverapp.web_app.settings, ext.classifier, ext.tracker)
+    serverapp.kernel_manager.cull_kernel_if_idle = ext.enforcer.stock_kernel_check
+    tm = serverapp.web_app.settings.get("terminal_manager")
+    if tm is not None:
+        tm._cull_inactive_terminal = ext.enforcer.stock_terminal_check
+
+
+def _wrap_log_function(settings: dict, classifier: Any, tracker: Any) -> None:
+    """Classify every finished request: tornado calls ``log_function`` for all of them."""
+    original = settings.get("log_function")
+
+    def log_function(handler: Any) -> None:
+        try:
+            request = handler.request
+            if classifier.counts(request.method, request.path, handler.get_status(),
+                                 request.headers):
+                tracker.record(policy.USER_API)
+        finally:
+            if original is not None:
+                original(handler)
+
+    settings["log_function"] = log_function
