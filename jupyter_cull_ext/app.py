@@ -21,9 +21,10 @@ from datetime import datetime
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Int, List, TraitError, Unicode, default, validate
+from tornado.ioloop import PeriodicCallback
+from traitlets import Bool, Float, Int, List, TraitError, Unicode, default, validate
 
-from . import knobs, metrics, patches, policy, serverlog, timeutil
+from . import knobs, metrics, patches, policy, procs, serverlog, timeutil
 from .activity import DEFAULT_COUNTED_REQUESTS, ActivityTracker, RequestClassifier
 from .announce import Announcer
 from .enforce import Enforcer
@@ -110,6 +111,23 @@ class CullExt(ExtensionApp):
     terminal_cull_interval = _seconds_trait(60, """
         Seconds between jupyter_server_terminals' own culling sweeps (a backstop; terminals
         are closed at their deadline). Default for TerminalManager.cull_interval.""")
+    cull_busy_terminals = Bool(False, help="""
+        Cull terminals in which a command is running (its foreground process is not the
+        shell). Off by default: a command that runs is real work (``python train.py >
+        out.log`` prints nothing for hours), so such a terminal is neither culled nor idle
+        for the server, like a busy kernel (see ``cull_busy``). A command that only waits
+        for the keyboard (``read``, ``input()``, ``less``, ``vi``, ``top``) is waiting for a
+        person, not work, and does not count.""").tag(config=True)
+    process_cpu_threshold = Float(0.1, help="""
+        Processes started from this server that are neither kernels nor terminals (detached
+        jobs, background jobs, apps behind jupyter-server-proxy) count as activity at each
+        sample in which one of them used more than this many CPU cores on average (0.1 = a
+        tenth of one core). A process that merely exists (``nohup sleep 1000 &``, an idle
+        daemon) never counts. 0 turns process sampling off.""").tag(config=True)
+    process_sample_interval = Float(5.0, help="""
+        Seconds between samples of this server's processes' CPU use (at least 1): the
+        server's idle time starts within this long after a background job ends.
+        """).tag(config=True)
     server_idle_timeout = _seconds_trait(3600, """
         Seconds the server may go without any activity that counts (a person or real work;
         a busy kernel is activity) before it shuts itself down, kernels and terminals with
@@ -190,6 +208,15 @@ class CullExt(ExtensionApp):
                 raise TraitError(str(e)) from None
         return value
 
+    @validate("process_cpu_threshold", "process_sample_interval")
+    def _sampling(self, proposal: Any) -> float:
+        name, value = proposal["trait"].name, proposal["value"]
+        low = 1.0 if name == "process_sample_interval" else 0.0
+        if not low <= value < float("inf"):
+            raise TraitError(f"CullExt.{name} must be a number of at least {low:g}, "
+                             f"not {value!r}")
+        return value
+
     @validate("server_log_max_bytes", "server_log_backups")
     def _log_sizes(self, proposal: Any) -> int:
         name, value = proposal["trait"].name, proposal["value"]
@@ -242,7 +269,11 @@ class CullExt(ExtensionApp):
         for message in resolution.messages:
             serverapp.log.warning("jupyter_cull_ext: %s", message)
         self.limits = Limits(**{name: resolution.values[name] for name in LIMITS},
-                             started=self.started)
+                             started=self.started,
+                             cull_busy_terminals=self.cull_busy_terminals)
+        # Now, so that every process the server starts inherits the marker.
+        self.process_watch = (procs.ProcessWatch(self.process_cpu_threshold)
+                              if self.process_cpu_threshold > 0 else None)
         patches.install_at_link(self)
 
     def _resolve(self, serverapp: Any) -> knobs.Resolution:
@@ -317,6 +348,10 @@ class CullExt(ExtensionApp):
             self.log.info("jupyter_cull_ext: reporting activity to JupyterHub at most every "
                           "%s s while active, never while idle.", self.reporter.interval)
         patches.install_at_start(self)
+        if self.process_watch is not None:
+            self._sampler = PeriodicCallback(self._sample_processes,
+                                             self.process_sample_interval * 1000)
+            self._sampler.start()
         s = self.live.settings()
         self.log.info(
             "jupyter_cull_ext: kernels idle %s s%s%s, terminals %s s, server idle %s s, "
@@ -327,9 +362,19 @@ class CullExt(ExtensionApp):
             f", max age {s.max_age} s from {s.started.isoformat()}" if s.max_age else "",
         )
 
+    _sampler: PeriodicCallback | None = None
+
+    def _sample_processes(self) -> None:
+        """One sample of this server's other processes; never raises into the loop."""
+        try:
+            busy = self.process_watch.sample(self.live.own_pids())
+            self.live.sampled(busy, self.tracker.now())
+        except Exception:
+            self.log.warning("jupyter_cull_ext: could not sample processes", exc_info=True)
+
     async def stop_extension(self) -> None:
         # getattr: a failed load must not also block the server's shutdown.
-        for part in (getattr(self, "enforcer", None), self.reporter):
+        for part in (getattr(self, "enforcer", None), self.reporter, self._sampler):
             if part is not None:
                 part.stop()
 

@@ -2,8 +2,10 @@
 
 One timer, set to the next deadline, so a kernel, a terminal or the server is stopped within
 moments of the deadline the status API showed, not on jupyter_server's 60 s / 300 s sweeps.
-The timer never sleeps longer than ``MAX_SLEEP``, so changes nobody tells us about (a kernel
-going from busy to idle, a client disconnecting) are picked up within that time.
+Changes nobody tells us about (a kernel or terminal going from busy to idle, a client
+disconnecting, a prompt) make a new deadline at least one timeout away; the timer looks again
+well before that (``max_sleep``), so it is never missed, and an idle server wakes rarely. A
+wall-clock jump is seen at the next look, before anything is decided (``activity.Clock``).
 
 Reading the server is ``live.LiveServer``'s job, wording the decisions ``announce``'s; the
 stock cullers' per-item checks are routed here by ``patches`` (one rule, one keep-alive).
@@ -24,7 +26,20 @@ from .announce import Announcer
 from .live import LiveServer
 
 #: Longest the timer sleeps between looks, in seconds.
-MAX_SLEEP = 1.0
+MAX_SLEEP = 5.0
+#: Shortest, for timeouts of a second or two (tests, demos).
+MIN_SLEEP = 0.25
+
+
+def max_sleep(decision: policy.Decision, spec_timeouts: tuple[float, ...] = ()) -> float:
+    """How long the timer may sleep: a quarter of the shortest timeout in force, kernelspecs'
+    own included (a change nobody tells us about is then seen long before the deadline it
+    makes), within [``MIN_SLEEP``, ``MAX_SLEEP``]."""
+    s = decision.settings
+    spans = [s.server_timeout, s.terminal_timeout, s.kernel_timeout, *spec_timeouts]
+    spans += [k.kernel.timeout for k in decision.kernels]
+    shortest = min((x for x in spans if x > 0), default=4 * MAX_SLEEP)
+    return min(MAX_SLEEP, max(MIN_SLEEP, shortest / 4))
 
 
 class KeepaliveError(ValueError):
@@ -95,13 +110,13 @@ class Enforcer:
 
     def _on_activity(self, source: str) -> None:
         """Something counted. Activity only moves idle deadlines later, so a timer that is
-        set (it fires within ``MAX_SLEEP`` and decides afresh) stays as it is; changes that
+        set (it fires within ``max_sleep`` and decides afresh) stays as it is; changes that
         can bring a deadline closer (cancelling a keep-alive) re-arm themselves."""
         if self._handle is None and (self._tick_task is None or self._tick_task.done()):
             self.arm()
 
     def arm(self, decision: policy.Decision | None = None) -> None:
-        """(Re)set the timer to the next deadline, or ``MAX_SLEEP`` if that is sooner;
+        """(Re)set the timer to the next deadline, or ``max_sleep`` if that is sooner;
         ``decision`` is one just made (by ``_tick``), else a fresh one is made."""
         if self._stopping:
             return
@@ -112,11 +127,11 @@ class Enforcer:
             decision = decision or self.decide()
         except Exception:
             self.live.log.exception("Could not compute culling deadlines; retrying")
-            delay = MAX_SLEEP
+            delay = MIN_SLEEP * 4
         else:
             nxt = decision.next_deadline()
             due = self._due_to_start(decision)
-            delay = 0 if due else MAX_SLEEP
+            delay = 0 if due else max_sleep(decision, self.live.spec_timeouts())
             if nxt is not None and not due:
                 delay = min(delay, max((nxt - decision.now).total_seconds(), 0))
         self._handle = loop.call_later(delay, self._on_timer)

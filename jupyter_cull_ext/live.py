@@ -8,12 +8,14 @@ listener here keeps the idle time of live kernels and terminals across wall-cloc
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import policy
+from . import policy, procs
 from .activity import ActivityTracker, shifted
+from .inputwatch import InputWaits
 from .knobs import ConfigError, seconds
 
 
@@ -25,6 +27,7 @@ class Limits:
     keepalive_max: int = 0
     max_age: int = 0
     started: datetime | None = None  # when max age starts counting
+    cull_busy_terminals: bool = False
 
 
 class LiveServer:
@@ -38,6 +41,10 @@ class LiveServer:
         # Terminals being culled: name -> (the terminal, its last activity when culled).
         self._dying: dict[str, tuple[Any, datetime]] = {}
         self._bad_specs: set[str] = set()
+        self.input_waits = InputWaits(tracker)
+        self._spec_timeouts: tuple[float, ...] | None = None
+        self.processes: tuple[policy.Process, ...] = ()  # busy at the last sample
+        self._foreground: set[int] = set()  # terminals' foreground jobs at the last look
         tracker.clock.listeners.append(self._clock_jumped)
 
     @property
@@ -56,6 +63,7 @@ class LiveServer:
             cull_busy=km.cull_busy,
             cull_connected=km.cull_connected,
             terminal_timeout=tm.cull_inactive_timeout if tm is not None else 0,
+            cull_busy_terminals=self.limits.cull_busy_terminals,
             server_timeout=self.serverapp.shutdown_no_activity_timeout,
             warn_before=self.limits.warn_before,
             keepalive_max=self.limits.keepalive_max,
@@ -85,6 +93,7 @@ class LiveServer:
             kernels=tuple(kernels),
             terminals=tuple(terminals),
             keepalive_until=self.tracker.keepalive_until,
+            processes=self.processes,
         )
 
     def _kernels(self, now: datetime) -> list[policy.Kernel]:
@@ -105,13 +114,15 @@ class LiveServer:
                 continue
             state = getattr(kernel, "execution_state", "starting")
             last = getattr(kernel, "last_activity", now)
-            self.tracker.record(policy.KERNEL, last, notify=False)
-            if state == "busy":
-                self.tracker.record(policy.BUSY_KERNEL, now, notify=False)
-            kernels.append(policy.Kernel(
+            item = policy.Kernel(
                 id=kid, name=kernel.kernel_name, execution_state=state,
                 connections=model.get("connections", 0), last_activity=last,
-                timeout=self._kernel_timeout(kernel, default_timeout)))
+                timeout=self._kernel_timeout(kernel, default_timeout),
+                waiting_since=self.input_waits.since(kid, state))
+            self.tracker.record(policy.KERNEL, item.active_at, notify=False)
+            if item.working:
+                self.tracker.record(policy.BUSY_KERNEL, now, notify=False)
+            kernels.append(item)
         return kernels
 
     def _terminals(self, now: datetime) -> list[policy.Terminal]:
@@ -120,16 +131,76 @@ class LiveServer:
             return []
         self._dying = {name: d for name, d in self._dying.items()
                        if tm.terminals.get(name) is d[0]}
-        terminals = []
+        terminals, foreground = [], set()
         for name, term in list(tm.terminals.items()):
             last = getattr(term, "last_activity", now)
+            job = None
             if name in self._dying:
                 # Killed, not closed yet: its shell's reply to SIGHUP stamps it active, but
                 # a cull is not activity; it keeps the time it was culled at until gone.
                 last = self._dying[name][1]
+            else:
+                job = self._job(name, term)
+            item = policy.Terminal(name=name, last_activity=last,
+                                   command=job.command if job else None,
+                                   waiting_for_input=job.waiting_for_input if job else False)
             self.tracker.record(policy.TERMINAL, last, notify=False)
-            terminals.append(policy.Terminal(name=name, last_activity=last))
+            if item.working:
+                self.tracker.record(policy.BUSY_TERMINAL, now, notify=False)
+            if job is not None:
+                foreground.add(job.pid)
+            terminals.append(item)
+        self._foreground = foreground
         return terminals
+
+    def _job(self, name: str, term: Any) -> procs.TerminalJob | None:
+        """What runs in a terminal; a terminal we cannot read is taken as at its prompt."""
+        try:
+            return procs.terminal_job(term.ptyproc.pid, term.ptyproc.fd)
+        except Exception:
+            self.log.debug("Could not read what runs in terminal %s", name, exc_info=True)
+            return None
+
+    def own_pids(self) -> set[int]:
+        """Processes accounted for otherwise: the server, its kernels, its terminals'
+        shells and foreground jobs (what ``procs.ProcessWatch`` leaves out)."""
+        pids = {os.getpid(), *self._foreground}
+        for kernel in list(self.kernel_manager._kernels.values()):
+            pid = getattr(getattr(kernel, "provisioner", None), "pid", None)
+            if isinstance(pid, int):
+                pids.add(pid)
+        tm = self.terminal_manager
+        for term in list(tm.terminals.values()) if tm is not None else []:
+            pid = getattr(getattr(term, "ptyproc", None), "pid", None)
+            if isinstance(pid, int):
+                pids.add(pid)
+        return pids
+
+    def sampled(self, busy: list[procs.Busy], when: datetime) -> None:
+        """A process sample: each process that used CPU counts as activity at ``when``."""
+        self.processes = tuple(policy.Process(b.pid, b.name, b.command, b.cpu, when)
+                               for b in busy)
+        for b in busy:
+            self.tracker.record(f"{policy.PROCESS}{b.name}", when)
+
+    def spec_timeouts(self) -> tuple[float, ...]:
+        """The kernelspecs' own ``metadata.cull_idle_timeout`` values, read once (a new
+        kernel may bring a timeout shorter than any in force)."""
+        if self._spec_timeouts is None:
+            found = []
+            try:
+                specs = self.kernel_manager.kernel_spec_manager.get_all_specs()
+            except Exception:
+                specs = {}
+            for name, spec in specs.items():
+                value = ((spec or {}).get("spec") or {}).get("metadata", {}).get(
+                    "cull_idle_timeout")
+                try:
+                    found.append(seconds(f"kernelspec {name!r}", value))
+                except ConfigError:
+                    continue
+            self._spec_timeouts = tuple(found)
+        return self._spec_timeouts
 
     def _kernel_timeout(self, kernel: Any, default: int) -> int:
         """The kernelspec's ``metadata.cull_idle_timeout`` if it has a valid one."""

@@ -9,10 +9,15 @@ At link (``install_at_link``), before any extension loads:
    (ours, started at start). This is safe only because a failure at any later stage of our
    startup ends the process (``app.fatal``): a server never runs with the stock reporter
    silenced and ours not running, which would leave the hub with no activity at all.
-
 At load (``install_at_load``):
 
-2. ``web_app.last_activity`` (jupyter_server) is replaced by ``LiveServer.last_activity``, so
+2. ``ServerApp.kernel_websocket_connection_class`` (jupyter_server's extension point for the
+   kernel websocket, copied into the web app's settings) becomes
+   ``inputwatch.InputWatchingConnection``, which notes ``input()`` prompts and their
+   answers. Not when the operator or another extension set that class, nor with a gateway
+   (its own class): then an unanswered prompt counts as a busy kernel, as in the stock
+   server, and the log says so once.
+2b. ``web_app.last_activity`` (jupyter_server) is replaced by ``LiveServer.last_activity``, so
    ``/api/status``, jupyter_server's own idle shutdown and jupyterhub-singleuser all see the
    refined activity, not "any REST call".
 
@@ -49,7 +54,8 @@ def install_at_link(ext: Any) -> None:
 
 
 def install_at_load(ext: Any) -> None:
-    """Hook 2 (see the module docstring)."""
+    """Hooks 2 and 2b (see the module docstring)."""
+    _watch_input_prompts(ext)
     ext.serverapp.web_app.last_activity = ext.live.last_activity
 
 
@@ -78,3 +84,25 @@ def _wrap_log_function(settings: dict, classifier: Any, tracker: Any) -> None:
                 original(handler)
 
     settings["log_function"] = log_function
+
+
+def _watch_input_prompts(ext: Any) -> None:
+    from jupyter_server.services.kernels.connection.channels import (
+        ZMQChannelsWebsocketConnection,
+    )
+
+    from .inputwatch import InputWatchingConnection
+
+    serverapp = ext.serverapp
+    configured = "kernel_websocket_connection_class" in serverapp.config.get("ServerApp", {})
+    if configured or serverapp.gateway_config.gateway_enabled or (
+            serverapp.kernel_websocket_connection_class is not ZMQChannelsWebsocketConnection):
+        serverapp.log.info(
+            "jupyter_cull_ext: ServerApp.kernel_websocket_connection_class is %s, not ours: "
+            "an unanswered input() prompt counts as a busy kernel.",
+            serverapp.kernel_websocket_connection_class)
+        return
+    serverapp.kernel_websocket_connection_class = InputWatchingConnection
+    # Into our settings too: jupyter_server copies them over the web app's after load.
+    for settings in (serverapp.web_app.settings, ext.settings):
+        settings["kernel_websocket_connection_class"] = InputWatchingConnection

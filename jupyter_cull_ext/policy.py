@@ -9,10 +9,15 @@ Rules (see DESIGN.md, "Deadlines"):
 
 - kernel: ``last_activity + timeout``; no deadline while busy (unless ``cull_busy``) or
   connected (unless ``cull_connected``), the protection named in ``protected_by``; a dead
-  kernel is due at once; an active keep-alive holds it until the keep-alive ends.
-- terminal: ``last_activity + terminal timeout``, held by keep-alive the same way.
-- server idle: latest counted activity + server timeout. A busy kernel is activity *now*, so
-  there is no idle deadline while one is busy. An idle kernel does not hold the server up.
+  kernel is due at once; an active keep-alive holds it until the keep-alive ends. A kernel
+  waiting for an answer to ``input()`` is idle since it asked: waiting for a person is not
+  work.
+- terminal: ``last_activity + terminal timeout``, held by keep-alive the same way; no deadline
+  while a command runs in it (unless ``cull_busy_terminals``), unless that command only waits
+  for the keyboard.
+- server idle: latest counted activity + server timeout. A busy kernel or terminal is
+  activity *now*, so there is no idle deadline while one is. An idle kernel does not hold the
+  server up. Other processes count at the samples in which they used CPU (``process:<name>``).
 - max age: ``started + max_age``; keep-alive cannot move it.
 - the server deadline is the earlier of idle and max age; a warning is due ``warn_before``
   earlier.
@@ -33,6 +38,9 @@ TERMINAL = "terminal"
 USER_API = "user_api"
 PRESENCE = "presence"
 KEEPALIVE = "keepalive"
+BUSY_TERMINAL = "busy_terminal"
+INPUT = "input"  # someone answered an input() prompt
+PROCESS = "process:"  # prefix: a process of this server that used CPU, by name
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,7 @@ class Settings:
     cull_busy: bool = False
     cull_connected: bool = True
     terminal_timeout: float = 0
+    cull_busy_terminals: bool = False
     server_timeout: float = 0
     warn_before: float = 0
     keepalive_max: float = 0
@@ -64,6 +73,17 @@ class Kernel:
     connections: int
     last_activity: datetime
     timeout: float  # effective: the kernelspec's metadata.cull_idle_timeout or the global one
+    waiting_since: datetime | None = None  # asked for input() then, not answered yet
+
+    @property
+    def working(self) -> bool:
+        """Running code, not merely waiting for someone to answer a prompt."""
+        return self.execution_state == "busy" and self.waiting_since is None
+
+    @property
+    def active_at(self) -> datetime:
+        """Its last activity; a prompt left unanswered is idle since it was asked."""
+        return self.waiting_since or self.last_activity
 
 
 @dataclass(frozen=True)
@@ -72,6 +92,23 @@ class Terminal:
 
     name: str
     last_activity: datetime
+    command: str | None = None  # what runs in its foreground; None at the shell's prompt
+    waiting_for_input: bool = False  # that command only waits for the keyboard
+
+    @property
+    def working(self) -> bool:
+        return self.command is not None and not self.waiting_for_input
+
+
+@dataclass(frozen=True)
+class Process:
+    """A process of this server, neither kernel nor terminal, that used CPU lately."""
+
+    pid: int
+    name: str
+    command: str
+    cpu: float  # cores, averaged over the sample
+    sampled: datetime
 
 
 @dataclass(frozen=True)
@@ -87,6 +124,7 @@ class Facts:
     kernels: tuple[Kernel, ...] = ()
     terminals: tuple[Terminal, ...] = ()
     keepalive_until: datetime | None = None
+    processes: tuple[Process, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -102,7 +140,7 @@ class TerminalDecision:
     terminal: Terminal
     deadline: datetime | None
     timeout: float
-    protected_by: str | None  # "keepalive" | None
+    protected_by: str | None  # "busy" | "keepalive" | None
 
 
 @dataclass(frozen=True)
@@ -114,7 +152,7 @@ class ServerDecision:
     max_age_deadline: datetime | None
     last_activity: datetime
     last_activity_source: str
-    protected_by: str | None  # "busy_kernel" | "keepalive" | None
+    protected_by: str | None  # "busy_kernel" | "busy_terminal" | "keepalive" | None
 
 
 @dataclass(frozen=True)
@@ -127,6 +165,7 @@ class Decision:
     kernels: tuple[KernelDecision, ...] = field(default=())
     terminals: tuple[TerminalDecision, ...] = field(default=())
     keepalive_until: datetime | None = None
+    processes: tuple[Process, ...] = field(default=())
 
     def due_kernels(self) -> list[KernelDecision]:
         return [k for k in self.kernels if _due(k.deadline, self.now)]
@@ -173,11 +212,11 @@ def decide_kernel(kernel: Kernel, settings: Settings, facts: Facts) -> KernelDec
         return KernelDecision(kernel, facts.now, "dead", None)
     if kernel.timeout <= 0:
         return KernelDecision(kernel, None, None, None)
-    if kernel.execution_state == "busy" and not settings.cull_busy:
+    if kernel.working and not settings.cull_busy:
         return KernelDecision(kernel, None, None, "busy")
     if kernel.connections > 0 and not settings.cull_connected:
         return KernelDecision(kernel, None, None, "connected")
-    deadline = kernel.last_activity + _seconds(kernel.timeout)
+    deadline = kernel.active_at + _seconds(kernel.timeout)
     deadline, held = _hold(deadline, active_keepalive(facts))
     return KernelDecision(kernel, deadline, "idle", held)
 
@@ -187,6 +226,8 @@ def decide_terminal(terminal: Terminal, settings: Settings, facts: Facts) -> Ter
     timeout = settings.terminal_timeout
     if timeout <= 0:
         return TerminalDecision(terminal, None, timeout, None)
+    if terminal.working and not settings.cull_busy_terminals:
+        return TerminalDecision(terminal, None, timeout, "busy")
     deadline = terminal.last_activity + _seconds(timeout)
     deadline, held = _hold(deadline, active_keepalive(facts))
     return TerminalDecision(terminal, deadline, timeout, held)
@@ -200,23 +241,29 @@ def latest_activity(facts: Facts) -> tuple[datetime, str]:
     """
     candidates = dict(facts.activity)
     for k in facts.kernels:
-        candidates[KERNEL] = max(candidates.get(KERNEL, k.last_activity), k.last_activity)
+        candidates[KERNEL] = max(candidates.get(KERNEL, k.active_at), k.active_at)
     for t in facts.terminals:
         candidates[TERMINAL] = max(candidates.get(TERMINAL, t.last_activity), t.last_activity)
     source, when = max(candidates.items(), key=lambda item: (item[1], item[0]))
     return when, source
 
 
-def busy(facts: Facts) -> bool:
-    """Whether a kernel is working right now (activity for as long as it lasts)."""
-    return any(k.execution_state == "busy" for k in facts.kernels)
+def busy(facts: Facts) -> str | None:
+    """What is working right now (activity for as long as it lasts): ``BUSY_KERNEL``,
+    ``BUSY_TERMINAL`` or None."""
+    if any(k.working for k in facts.kernels):
+        return BUSY_KERNEL
+    if any(t.working for t in facts.terminals):
+        return BUSY_TERMINAL
+    return None
 
 
 def last_activity(facts: Facts) -> tuple[datetime, str]:
-    """What the server reports as its last activity: a busy kernel or an active keep-alive
-    is activity *now*; otherwise the latest past activity."""
-    if busy(facts):
-        return facts.now, BUSY_KERNEL
+    """What the server reports as its last activity: a busy kernel or terminal, or an
+    active keep-alive, is activity *now*; otherwise the latest past activity."""
+    working = busy(facts)
+    if working:
+        return facts.now, working
     if active_keepalive(facts) is not None:
         return facts.now, KEEPALIVE
     return latest_activity(facts)
@@ -226,8 +273,9 @@ def decide_server(settings: Settings, facts: Facts) -> ServerDecision:
     """The server's deadline: the earlier of idle and max age."""
     when, source = latest_activity(facts)
     idle_deadline, protected_by = None, None
-    if busy(facts):
-        when, source, protected_by = facts.now, BUSY_KERNEL, BUSY_KERNEL
+    working = busy(facts)
+    if working:
+        when, source, protected_by = facts.now, working, working
     elif settings.server_timeout > 0:
         idle_deadline, protected_by = _hold(
             when + _seconds(settings.server_timeout), active_keepalive(facts)
@@ -257,6 +305,7 @@ def decide(facts: Facts, settings: Settings) -> Decision:
         kernels=tuple(decide_kernel(k, settings, facts) for k in facts.kernels),
         terminals=tuple(decide_terminal(t, settings, facts) for t in facts.terminals),
         keepalive_until=active_keepalive(facts),
+        processes=facts.processes,
     )
 
 
@@ -295,6 +344,7 @@ def document(decision: Decision, hub: dict | None = None) -> dict:
                 "deadline": isoformat(k.deadline),
                 "reason": k.reason,
                 "protected_by": k.protected_by,
+                "waiting_for_input_since": isoformat(k.kernel.waiting_since),
             }
             for k in decision.kernels
         ],
@@ -305,14 +355,22 @@ def document(decision: Decision, hub: dict | None = None) -> dict:
                 "timeout": t.timeout,
                 "deadline": isoformat(t.deadline),
                 "protected_by": t.protected_by,
+                "command": t.terminal.command,
+                "waiting_for_input": t.terminal.waiting_for_input,
             }
             for t in decision.terminals
+        ],
+        "processes": [
+            {"pid": p.pid, "name": p.name, "command": p.command, "cpu": p.cpu,
+             "sampled": isoformat(p.sampled), "source": f"{PROCESS}{p.name}"}
+            for p in decision.processes
         ],
         "settings": {
             "kernel_timeout": cfg.kernel_timeout,
             "cull_busy": cfg.cull_busy,
             "cull_connected": cfg.cull_connected,
             "terminal_timeout": cfg.terminal_timeout,
+            "cull_busy_terminals": cfg.cull_busy_terminals,
         },
         "hub": hub if hub is not None else {"reporting": False},
     }

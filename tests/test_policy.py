@@ -401,7 +401,7 @@ def test_idle_kernel_does_not_hold_the_server_up():
 def test_only_busy_state_counts_as_busy(state):
     k = kernel(state=state, last=at(100), timeout=0)
     f = facts(at(10_000), kernels=(k,))
-    assert policy.busy(f) is False
+    assert policy.busy(f) is None
     assert decide_server(Settings(server_timeout=600), f).idle_deadline == at(700)
 
 
@@ -817,6 +817,7 @@ def test_document_values():
         "deadline": "2026-01-01T00:23:20.000Z",
         "reason": "idle",
         "protected_by": None,
+        "waiting_for_input_since": None,
     }
     assert k2 == {
         "id": "k2",
@@ -828,6 +829,7 @@ def test_document_values():
         "deadline": None,
         "reason": None,
         "protected_by": "busy",
+        "waiting_for_input_since": None,
     }
     assert doc["terminals"] == [
         {
@@ -836,13 +838,17 @@ def test_document_values():
             "timeout": 300,
             "deadline": "2026-01-01T00:20:50.000Z",
             "protected_by": None,
+            "command": None,
+            "waiting_for_input": False,
         }
     ]
+    assert doc["processes"] == []
     assert doc["settings"] == {
         "kernel_timeout": 600,
         "cull_busy": False,
         "cull_connected": True,
         "terminal_timeout": 300,
+        "cull_busy_terminals": False,
     }
 
 
