@@ -124,6 +124,9 @@ class ActivityTracker:
 
     def __init__(self, started: datetime, clock: Clock | None = None):
         self._times: dict[str, datetime] = {policy.SERVER_START: started}
+        #: What a source was, last time it counted, where a name is not enough
+        #: (``busy_terminal`` -> "terminal 1: python train.py").
+        self.details: dict[str, str] = {}
         self.keepalive_until: datetime | None = None
         self.listeners: list[Callable[[str], None]] = []
         self.clock = clock or Clock()
@@ -139,12 +142,15 @@ class ActivityTracker:
         if self.keepalive_until is not None:
             self.keepalive_until += jump
 
-    def record(self, source: str, when: datetime | None = None, notify: bool = True) -> None:
+    def record(self, source: str, when: datetime | None = None, notify: bool = True,
+               detail: str | None = None) -> None:
         """Note that ``source`` counted at ``when`` (default now). Never moves backwards.
 
         ``notify=False`` is for samples taken while deciding, which must not re-trigger a
-        decision."""
+        decision; ``detail`` says what the source was (a command line)."""
         when = when or self.now()
+        if detail is not None:
+            self.details[source] = detail
         if when.tzinfo is None:
             raise ValueError(f"activity time for {source!r} must be timezone-aware")
         previous = self._times.get(source)

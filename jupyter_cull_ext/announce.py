@@ -66,6 +66,7 @@ class Announcer:
                       terminals=len(decision.terminals),
                       last_activity=isoformat(s.last_activity),
                       last_activity_source=s.last_activity_source)
+        source = _source(s)
         if s.reason == "max_age":
             age = (now - cfg.started).total_seconds()
             self.decided("server_stopping", logging.WARNING,
@@ -79,7 +80,7 @@ class Announcer:
             "server_stopping", logging.WARNING,
             "Stopping server: idle for %s >= timeout %s (last activity: %s at %s); "
             "%d kernel(s) and %d terminal(s) shut down with it.",
-            duration(idle), duration(cfg.server_timeout), s.last_activity_source,
+            duration(idle), duration(cfg.server_timeout), source,
             isoformat(s.last_activity), len(decision.kernels), len(decision.terminals),
             idle_seconds=round(idle, 3), timeout_seconds=cfg.server_timeout, **fields)
 
@@ -90,7 +91,7 @@ class Announcer:
             why = f"it reaches its max age of {duration(cfg.max_age)}"
         else:
             why = (f"idle since {isoformat(s.last_activity)} (last activity: "
-                   f"{s.last_activity_source}), timeout {duration(cfg.server_timeout)}")
+                   f"{_source(s)}), timeout {duration(cfg.server_timeout)}")
             if s.protected_by == policy.KEEPALIVE:
                 why += f", kept alive until {isoformat(decision.keepalive_until)}"
         self.decided("warning", logging.WARNING, "Server will stop in %s (at %s): %s.",
@@ -115,6 +116,12 @@ class Announcer:
                      duration(cap), isoformat(until), _asked_by(who), by="user",
                      user=who or None, requested_seconds=secs, cap_seconds=cap,
                      keepalive_until=isoformat(until))
+
+
+def _source(s: policy.ServerDecision) -> str:
+    """The last activity's source, with what it was where the name is not enough."""
+    detail = f" ({s.last_activity_detail})" if s.last_activity_detail else ""
+    return f"{s.last_activity_source}{detail}"
 
 
 def _asked_by(who: str) -> str:

@@ -94,6 +94,7 @@ class LiveServer:
             terminals=tuple(terminals),
             keepalive_until=self.tracker.keepalive_until,
             processes=self.processes,
+            details=dict(self.tracker.details),
         )
 
     def _kernels(self, now: datetime) -> list[policy.Kernel]:
@@ -146,7 +147,8 @@ class LiveServer:
                                    waiting_for_input=job.waiting_for_input if job else False)
             self.tracker.record(policy.TERMINAL, last, notify=False)
             if item.working:
-                self.tracker.record(policy.BUSY_TERMINAL, now, notify=False)
+                self.tracker.record(policy.BUSY_TERMINAL, now, notify=False,
+                                    detail=f"terminal {name}: {item.command}")
             if job is not None:
                 foreground.add(job.pid)
             terminals.append(item)
@@ -181,7 +183,8 @@ class LiveServer:
         self.processes = tuple(policy.Process(b.pid, b.name, b.command, b.cpu, when)
                                for b in busy)
         for b in busy:
-            self.tracker.record(f"{policy.PROCESS}{b.name}", when)
+            self.tracker.record(f"{policy.PROCESS}{b.name}", when,
+                                detail=f"pid {b.pid}: {b.command} ({b.cpu:g} cores)")
 
     def spec_timeouts(self) -> tuple[float, ...]:
         """The kernelspecs' own ``metadata.cull_idle_timeout`` values, read once (a new

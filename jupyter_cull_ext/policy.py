@@ -125,6 +125,7 @@ class Facts:
     terminals: tuple[Terminal, ...] = ()
     keepalive_until: datetime | None = None
     processes: tuple[Process, ...] = ()
+    details: dict[str, str] = field(default_factory=dict)  # source -> what it was
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,7 @@ class ServerDecision:
     last_activity: datetime
     last_activity_source: str
     protected_by: str | None  # "busy_kernel" | "busy_terminal" | "keepalive" | None
+    last_activity_detail: str | None = None  # e.g. "terminal 1: python train.py"
 
 
 @dataclass(frozen=True)
@@ -292,7 +294,9 @@ def decide_server(settings: Settings, facts: Facts) -> ServerDecision:
         deadline, reason = max_age_deadline, "max_age"
     warn_at = deadline - _seconds(settings.warn_before) if deadline is not None else None
     return ServerDecision(
-        deadline, reason, warn_at, idle_deadline, max_age_deadline, when, source, protected_by
+        deadline, reason, warn_at, idle_deadline, max_age_deadline, when, source, protected_by,
+        facts.details.get(source) if source == BUSY_TERMINAL or source.startswith(PROCESS)
+        else None,
     )
 
 
@@ -328,6 +332,7 @@ def document(decision: Decision, hub: dict | None = None) -> dict:
             "started": isoformat(cfg.started),
             "last_activity": isoformat(s.last_activity),
             "last_activity_source": s.last_activity_source,
+            "last_activity_detail": s.last_activity_detail,
             "protected_by": s.protected_by,
             "keepalive_until": isoformat(decision.keepalive_until),
             "keepalive_max": cfg.keepalive_max,

@@ -112,3 +112,42 @@ def test_hub_outage_is_survived_and_reporting_resumes(hub):
     assert log.count("Could not report activity to the hub") == 1
     assert "Hub activity reports succeed again" in log
     assert hub.user("carol")["servers"][""]["ready"]
+
+
+def test_an_unanswered_input_prompt_is_reported_as_the_prompts_time(hub):
+    """A kernel blocked in input() is busy, but waiting for a person is not work: the hub
+    is told the time of the prompt, not "now" at every interval."""
+    import json
+    import uuid
+
+    import websocket
+
+    hub.start_server("carol")
+    code, kernel = hub.server_api("POST", "carol", "api/kernels", {"name": "python3"})
+    assert code == 201
+    ws = websocket.create_connection(
+        f"ws://127.0.0.1:{hub.proxy_port}/user/carol/api/kernels/{kernel['id']}/channels",
+        header=[f"Authorization: token {hub.admin_token}"], timeout=30)
+    ws.send(json.dumps({
+        "header": {"msg_id": uuid.uuid4().hex, "msg_type": "execute_request", "username": "",
+                   "session": uuid.uuid4().hex, "version": "5.3",
+                   "date": datetime.now(timezone.utc).isoformat()},
+        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+        "content": {"code": "input('name? ')", "silent": False, "store_history": True,
+                    "user_expressions": {}, "allow_stdin": True, "stop_on_error": True},
+    }))
+    wait_until(lambda: json.loads(ws.recv())["header"]["msg_type"] == "input_request",
+               timeout=30, interval=0)
+    asked = datetime.now(timezone.utc)
+    ws.close()
+
+    def waiting():
+        code, status = hub.server_api("GET", "carol", "api/cull/status")
+        k = next(k for k in status["kernels"] if k["id"] == kernel["id"])
+        return status if k["waiting_for_input_since"] else None
+
+    status = wait_until(waiting, timeout=10, what="the prompt in the status")
+    assert status["server"]["protected_by"] is None, status["server"]
+    time.sleep(INTERVAL * 2.5)  # a busy kernel would be reported as "now" at every interval
+    reported = hub_last_activity(hub, "carol")
+    assert abs((reported - asked).total_seconds()) <= 2, (reported, asked)
