@@ -315,12 +315,9 @@ class CullExt(ExtensionApp):
     def initialize_handlers(self) -> None:
         self.handlers.extend(default_handlers)
 
-    def hub_status(self) -> dict:
-        """The ``hub`` part of the status document."""
-        if self.reporter is None:
-            return {"reporting": False, "interval": None, "last_report": None,
-                    "last_report_ok": None, "last_error": None}
-        return self.reporter.status()
+    def hub_status(self) -> dict | None:
+        """The hub reporter's status for the status document (None: no reporter)."""
+        return self.reporter.status() if self.reporter is not None else None
 
     # --- start / stop --------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 Run it in a user server's terminal (it finds the server it runs in) or as an admin with
 ``--url`` and ``--token``. It prints what ``GET api/cull/status`` says; ``--json`` prints the
-document itself. The wording is built by ``explain()``, a pure function of the document.
+document itself. The wording is built by ``explain()``, a pure function of the document; the
+activity source comes worded in the document (the widget shows the same words).
 """
 
 from __future__ import annotations
@@ -16,31 +17,14 @@ import urllib.request
 from datetime import datetime
 
 from .timeutil import parse as _time
+from .timeutil import duration
 from .timeutil import span as _span
-
-NAMES = {
-    "server_start": "the server starting",
-    "kernel": "kernel activity (running code, completion, widgets)",
-    "busy_kernel": "a kernel that is busy right now",
-    "terminal": "terminal input or output",
-    "user_api": "something you did (saving, renaming, starting or stopping a kernel, ...)",
-    "presence": "you using JupyterLab in a visible tab",
-    "keepalive": "a keep-alive request",
-}
 
 
 def _left(iso: str | None, now: datetime) -> str:
     """``in 0:42:13 (at 12:50:00 UTC)``."""
     when = _time(iso)
-    seconds = max(0, round((when - now).total_seconds()))
-    return f"in {seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d} " \
-           f"(at {when:%H:%M:%S} UTC)"
-
-
-def _source(name: str) -> str:
-    if name.startswith("extension:"):
-        return f"the {name.split(':', 1)[1]} extension"
-    return NAMES.get(name, name)
+    return f"in {duration((when - now).total_seconds())} (at {when:%H:%M:%S} UTC)"
 
 
 def explain(doc: dict) -> str:
@@ -49,7 +33,7 @@ def explain(doc: dict) -> str:
     s = doc["server"]
     lines = []
     last = f"last activity {_time(s['last_activity']):%H:%M:%S} UTC: " \
-           f"{_source(s['last_activity_source'])}"
+           f"{s['last_activity_label']}"
     if s["deadline"] is None:
         why = {"busy_kernel": "a kernel is busy, which counts as activity for as long as it "
                               "runs"}.get(s.get("protected_by") or "", "idle stopping is "

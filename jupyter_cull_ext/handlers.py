@@ -15,6 +15,7 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from . import policy
+from .status import document
 from .enforce import Enforcer, KeepaliveError
 from .knobs import MAX_SECONDS
 
@@ -32,7 +33,7 @@ class CullHandler(APIHandler):
     def write_status(self, status: int = 200) -> None:
         self.set_status(status)
         app = self.settings["jupyter_cull_ext"]
-        self.finish(json.dumps(policy.document(self.enforcer.decide(), hub=app.hub_status())))
+        self.finish(json.dumps(document(self.enforcer.decide(), hub=app.hub_status())))
 
     def json_body(self) -> dict[str, Any]:
         """The request body as a JSON object; an empty body is ``{}``."""

@@ -20,15 +20,19 @@ Rules (see DESIGN.md, "Deadlines"):
   server up. Other processes count at the samples in which they used CPU (``process:<name>``).
 - max age: ``started + max_age``; keep-alive cannot move it.
 - the server deadline is the earlier of idle and max age; a warning is due ``warn_before``
-  earlier.
+  earlier, and open documents are saved ``autosave_lead`` before it.
+- a kernel of an open notebook gets a heads-up ``heads_up_lead`` before its own culling,
+  unless it goes with the server (the server's warning covers it).
+
+The widget acts only on the times decided here (it compares them with ``now``), so it
+cannot disagree with what the server does.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from .timeutil import isoformat
 
 #: Names of activity sources. Other sources (``extension:<key>``) may appear too.
 SERVER_START = "server_start"
@@ -41,6 +45,21 @@ KEEPALIVE = "keepalive"
 BUSY_TERMINAL = "busy_terminal"
 INPUT = "input"  # someone answered an input() prompt
 PROCESS = "process:"  # prefix: a process of this server that used CPU, by name
+
+#: Seconds before the stop that open documents are saved: half the warning time, at least
+#: long enough for a save to finish, at most short enough to catch late edits.
+AUTOSAVE_LEAD_MIN = 2
+AUTOSAVE_LEAD_MAX = 15
+#: Seconds between presence reports while someone is active: once a minute, but at least
+#: three per idle timeout, so a person who is there is reported well before the deadline.
+PRESENCE_INTERVAL_MAX = 60
+PRESENCE_INTERVAL_MIN = 1
+#: Seconds of keep-alive a kernel heads-up offers at least: one more idle period of a kernel
+#: with a short timeout would bring the heads-up straight back; half an hour is a real break.
+KEEPALIVE_OFFER_MIN = 1800
+#: A kernel whose deadline is at most this close before the server's goes with the server:
+#: culling it a moment earlier is not worth a heads-up of its own.
+WITH_SERVER_SLACK = 1
 
 
 @dataclass(frozen=True)
@@ -134,6 +153,9 @@ class KernelDecision:
     deadline: datetime | None
     reason: str | None  # "idle" | "dead" | None
     protected_by: str | None  # "busy" | "connected" | "keepalive" | None
+    goes_with_server: bool = False  # the server stops first (or with it): no own heads-up
+    heads_up_at: datetime | None = None  # when an open notebook's user is told
+    keepalive_offer: float = 0  # seconds of keep-alive the heads-up offers (0: none)
 
 
 @dataclass(frozen=True)
@@ -154,6 +176,8 @@ class ServerDecision:
     last_activity: datetime
     last_activity_source: str
     protected_by: str | None  # "busy_kernel" | "busy_terminal" | "keepalive" | None
+    autosave_at: datetime | None = None  # when open documents are saved before the stop
+    presence_interval: float = PRESENCE_INTERVAL_MAX  # seconds between presence reports
     last_activity_detail: str | None = None  # e.g. "terminal 1: python train.py"
 
 
@@ -292,90 +316,67 @@ def decide_server(settings: Settings, facts: Facts) -> ServerDecision:
         deadline, reason = idle_deadline, "idle"
     if max_age_deadline is not None and (deadline is None or max_age_deadline <= deadline):
         deadline, reason = max_age_deadline, "max_age"
-    warn_at = deadline - _seconds(settings.warn_before) if deadline is not None else None
+    warn_at = autosave_at = None
+    if deadline is not None:
+        warn_at = deadline - _seconds(settings.warn_before)
+        autosave_at = deadline - _seconds(autosave_lead(settings.warn_before))
     return ServerDecision(
         deadline, reason, warn_at, idle_deadline, max_age_deadline, when, source, protected_by,
+        autosave_at, presence_interval(settings.server_timeout),
         facts.details.get(source) if source == BUSY_TERMINAL or source.startswith(PROCESS)
         else None,
     )
 
 
+def autosave_lead(warn_before: float) -> float:
+    """Seconds before the stop that open documents are saved."""
+    return min(AUTOSAVE_LEAD_MAX, max(AUTOSAVE_LEAD_MIN, warn_before / 2))
+
+
+def presence_interval(server_timeout: float) -> float:
+    """Seconds between two presence reports while someone is active."""
+    if server_timeout <= 0:
+        return PRESENCE_INTERVAL_MAX
+    return min(PRESENCE_INTERVAL_MAX, max(PRESENCE_INTERVAL_MIN, server_timeout / 3))
+
+
+def heads_up_lead(warn_before: float, timeout: float) -> float:
+    """Seconds before its culling that a kernel's heads-up comes: the server's warning time,
+    at most half the kernel's timeout (so it does not come as soon as the kernel idles)."""
+    return min(warn_before, timeout / 2) if timeout > 0 else warn_before
+
+
+def keepalive_offer(timeout: float, keepalive_max: float) -> float:
+    """Seconds of keep-alive a kernel heads-up offers: one more idle period of the kernel,
+    at least ``KEEPALIVE_OFFER_MIN``, at most what the operator allows (0: none)."""
+    return min(keepalive_max, max(timeout, KEEPALIVE_OFFER_MIN)) if keepalive_max > 0 else 0
+
+
+def with_server(k: KernelDecision, server: ServerDecision, settings: Settings) -> KernelDecision:
+    """``k`` with what depends on the server's stop: whether the kernel goes with it, and
+    when its own heads-up is due if not."""
+    goes = server.deadline is not None and (
+        k.deadline is None or k.deadline + _seconds(WITH_SERVER_SLACK) >= server.deadline
+    )
+    heads_up_at = None
+    if k.reason == "idle" and k.deadline is not None and not goes:
+        heads_up_at = k.deadline - _seconds(heads_up_lead(settings.warn_before, k.kernel.timeout))
+    offer = keepalive_offer(k.kernel.timeout, settings.keepalive_max)
+    return replace(k, goes_with_server=goes, heads_up_at=heads_up_at, keepalive_offer=offer)
+
+
 def decide(facts: Facts, settings: Settings) -> Decision:
     """Every deadline of the server, its kernels and terminals at ``facts.now``."""
+    server = decide_server(settings, facts)
     return Decision(
         now=facts.now,
         settings=settings,
-        server=decide_server(settings, facts),
-        kernels=tuple(decide_kernel(k, settings, facts) for k in facts.kernels),
+        server=server,
+        kernels=tuple(
+            with_server(decide_kernel(k, settings, facts), server, settings)
+            for k in facts.kernels
+        ),
         terminals=tuple(decide_terminal(t, settings, facts) for t in facts.terminals),
         keepalive_until=active_keepalive(facts),
         processes=facts.processes,
     )
-
-
-# --- presentation helpers (pure) ---------------------------------------------------------
-
-
-def document(decision: Decision, hub: dict | None = None) -> dict:
-    """The status document of ``GET api/cull/status`` (see DESIGN.md, "Status contract")."""
-    s, cfg = decision.server, decision.settings
-    return {
-        "now": isoformat(decision.now),
-        "server": {
-            "deadline": isoformat(s.deadline),
-            "reason": s.reason,
-            "warn_at": isoformat(s.warn_at),
-            "idle_timeout": cfg.server_timeout,
-            "idle_deadline": isoformat(s.idle_deadline),
-            "max_age": cfg.max_age,
-            "max_age_deadline": isoformat(s.max_age_deadline),
-            "started": isoformat(cfg.started),
-            "last_activity": isoformat(s.last_activity),
-            "last_activity_source": s.last_activity_source,
-            "last_activity_detail": s.last_activity_detail,
-            "protected_by": s.protected_by,
-            "keepalive_until": isoformat(decision.keepalive_until),
-            "keepalive_max": cfg.keepalive_max,
-            "warn_before": cfg.warn_before,
-        },
-        "kernels": [
-            {
-                "id": k.kernel.id,
-                "name": k.kernel.name,
-                "execution_state": k.kernel.execution_state,
-                "connections": k.kernel.connections,
-                "last_activity": isoformat(k.kernel.last_activity),
-                "timeout": k.kernel.timeout,
-                "deadline": isoformat(k.deadline),
-                "reason": k.reason,
-                "protected_by": k.protected_by,
-                "waiting_for_input_since": isoformat(k.kernel.waiting_since),
-            }
-            for k in decision.kernels
-        ],
-        "terminals": [
-            {
-                "name": t.terminal.name,
-                "last_activity": isoformat(t.terminal.last_activity),
-                "timeout": t.timeout,
-                "deadline": isoformat(t.deadline),
-                "protected_by": t.protected_by,
-                "command": t.terminal.command,
-                "waiting_for_input": t.terminal.waiting_for_input,
-            }
-            for t in decision.terminals
-        ],
-        "processes": [
-            {"pid": p.pid, "name": p.name, "command": p.command, "cpu": p.cpu,
-             "sampled": isoformat(p.sampled), "source": f"{PROCESS}{p.name}"}
-            for p in decision.processes
-        ],
-        "settings": {
-            "kernel_timeout": cfg.kernel_timeout,
-            "cull_busy": cfg.cull_busy,
-            "cull_connected": cfg.cull_connected,
-            "terminal_timeout": cfg.terminal_timeout,
-            "cull_busy_terminals": cfg.cull_busy_terminals,
-        },
-        "hub": hub if hub is not None else {"reporting": False},
-    }

@@ -1,7 +1,7 @@
 """The three endpoints (``GET api/cull/status``, ``POST api/cull/activity``,
 ``POST api/cull/keepalive``) in a real in-process jupyter_server: authentication,
-authorization, keep-alive validation and effect, presence, and that polling them is never
-activity.
+authorization, keep-alive validation and effect, presence, that polling them is never
+activity, and that every document they answer with matches the published JSON Schema.
 
 Server idle timeouts here are 0 or 3600 s: an idle stop in-process would stop the test's
 event loop.
@@ -15,11 +15,16 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import jsonschema
 import pytest
 from jupyter_server.auth import Authorizer
+from tornado import web
 from tornado.httpclient import HTTPClientError
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
 
 from conftest import parse_time, wait_for
+from jupyter_cull_ext import status as status_doc
 from jupyter_cull_ext.handlers import AUTH_RESOURCE
 
 ENDPOINTS = [
@@ -43,16 +48,35 @@ def iso_z(when: datetime) -> str:
     return when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+VALIDATOR = jsonschema.Draft202012Validator(status_doc.schema())
+
+
+def valid(doc: dict) -> dict:
+    """``doc``, after checking it against the published schema of the status document."""
+    VALIDATOR.validate(doc)
+    return doc
+
+
+@pytest.fixture
+def status(status: Any):
+    """GET api/cull/status, checked against the schema (every test here checks it)."""
+
+    async def get() -> dict:
+        return valid(await status())
+
+    return get
+
+
 @pytest.fixture
 def post(jp_fetch: Any):
     """POST a body (a str is sent as is, anything else as JSON) to an api/cull endpoint;
-    returns the decoded JSON reply."""
+    returns the decoded JSON reply, checked against the schema."""
 
     async def send(endpoint: str, body: Any = None) -> dict:
         raw = body if isinstance(body, str) else ("" if body is None else json.dumps(body))
         r = await jp_fetch("api", "cull", endpoint, method="POST", body=raw)
         assert r.code == 200
-        return json.loads(r.body)
+        return valid(json.loads(r.body))
 
     return send
 
@@ -400,3 +424,109 @@ async def test_polling_is_not_activity(jp_fetch: Any, status: Any) -> None:
     theirs = parse_time(json.loads(r.body)["last_activity"])
     ours = parse_time(server["last_activity"])
     assert abs(seconds_between(ours, theirs)) < 0.001
+
+
+# --- the status document's schema ---------------------------------------------------------
+
+
+async def every_answer(status: Any, post: Any) -> list[dict]:
+    """The document from each endpoint (each checked against the schema on the way)."""
+    return [await status(), await post("activity"), await post("keepalive", {"seconds": 60}),
+            await post("keepalive", {"seconds": 0})]
+
+
+@pytest.mark.cull_config({"CullExt": {"kernel_idle_timeout": 600, "terminal_idle_timeout": 600,
+                                      "server_idle_timeout": 3600}})
+async def test_documents_with_idle_and_busy_kernels_and_a_terminal_match_the_schema(
+    status: Any, post: Any, jp_fetch: Any, start_kernel: Any, execute: Any
+) -> None:
+    idle, busy = await start_kernel(), await start_kernel()
+    await execute(busy, "import time; time.sleep(5)", wait=False)
+    await jp_fetch("api", "terminals", method="POST", body="{}")
+
+    async def busy_seen() -> dict | None:
+        doc = await status()
+        return doc if any(k["execution_state"] == "busy" for k in doc["kernels"]) else None
+
+    doc = await wait_for(busy_seen, timeout=10)
+    kernels = {k["id"]: k for k in doc["kernels"]}
+    assert kernels[busy]["protected_by"] == "busy" and kernels[busy]["heads_up_at"] is None
+    assert kernels[idle]["deadline"] is not None and len(doc["terminals"]) == 1
+    assert doc["server"]["protected_by"] == "busy_kernel"
+    assert doc["server"]["last_activity_label"] == "a kernel running code right now"
+    answers = await every_answer(status, post)
+    assert answers[2]["server"]["keepalive_until"] is not None  # keep-alive on, in the schema
+
+
+@pytest.mark.cull_config({"CullExt": {"kernel_idle_timeout": 600, "server_idle_timeout": 3600,
+                                      "warn_before": 60}})
+async def test_idle_kernel_moments_come_from_the_server(status: Any, start_kernel: Any) -> None:
+    kid = await start_kernel()
+    doc = await status()
+    s, k = doc["server"], {k["id"]: k for k in doc["kernels"]}[kid]
+    deadline = parse_time(s["deadline"])
+    assert parse_time(s["autosave_at"]) == deadline - timedelta(seconds=15)
+    assert s["presence_interval"] == 60
+    assert k["goes_with_server"] is False
+    assert parse_time(k["heads_up_at"]) == parse_time(k["deadline"]) - timedelta(seconds=60)
+    assert k["keepalive_offer"] == 1800
+
+
+@pytest.mark.cull_config({"CullExt": {"max_age": 3600, "server_started": STARTED_10_MIN_AGO}})
+async def test_documents_with_max_age_match_the_schema(status: Any, post: Any) -> None:
+    answers = await every_answer(status, post)
+    assert all(a["server"]["reason"] == "max_age" for a in answers)
+    assert answers[0]["hub"] == status_doc.HUB_OFF  # no hub: every key, empty
+
+
+@pytest.fixture
+def stub_hub(monkeypatch: pytest.MonkeyPatch):
+    """A real HTTP endpoint taking activity reports, named in the environment the way
+    JupyterHub names its own (request this before the server starts)."""
+    posts: list[dict] = []
+
+    class Activity(web.RequestHandler):
+        def post(self) -> None:
+            posts.append(json.loads(self.request.body))
+
+    sockets = bind_sockets(0, "127.0.0.1")
+    server = HTTPServer(web.Application([(r"/activity", Activity)]))
+    server.add_sockets(sockets)
+    monkeypatch.setenv("JUPYTERHUB_ACTIVITY_URL",
+                       f"http://127.0.0.1:{sockets[0].getsockname()[1]}/activity")
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "stub-hub-token")
+    yield posts
+    server.stop()
+
+
+async def test_documents_while_reporting_to_a_hub_match_the_schema(
+    stub_hub: list, status: Any, post: Any
+) -> None:
+    answers = await every_answer(status, post)
+    assert answers[-1]["hub"]["reporting"] is True
+
+    async def reported() -> dict | None:
+        hub = (await status())["hub"]
+        return hub if hub["last_report_ok"] else None
+
+    hub = await wait_for(reported, timeout=10)  # presence and keep-alive are reported
+    assert hub["reports"] >= 1 and stub_hub
+    assert set(hub) == set(status_doc.HUB_OFF)
+
+
+@pytest.mark.parametrize("where", [(), ("server",), ("hub",), ("settings",)])
+async def test_schema_refuses_a_key_added_on_one_side_only(status: Any, where: tuple) -> None:
+    doc = await status()
+    part = doc
+    for key in where:
+        part = part[key]
+    part["surprise"] = 1
+    with pytest.raises(jsonschema.ValidationError, match="surprise"):
+        valid(doc)
+
+
+async def test_schema_refuses_a_missing_key(status: Any) -> None:
+    doc = await status()
+    del doc["server"]["autosave_at"]
+    with pytest.raises(jsonschema.ValidationError, match="autosave_at"):
+        valid(doc)

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from jupyter_cull_ext import policy
+from jupyter_cull_ext import policy, status
 from jupyter_cull_ext.explain import explain
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
@@ -21,14 +21,14 @@ def doc(**facts_kw) -> dict:
     facts = policy.Facts(now=NOW, activity={"server_start": NOW - timedelta(hours=2),
                                             "presence": NOW - timedelta(minutes=10)},
                          **facts_kw)
-    return policy.document(policy.decide(facts, settings))
+    return status.document(policy.decide(facts, settings))
 
 
 def test_idle_server_says_when_and_why():
     text = explain(doc())
     assert "stops in 0:50:00 (at 12:50:00 UTC)" in text
     assert "after 1 h idle" in text
-    assert "Last activity 11:50:00 UTC: you using JupyterLab in a visible tab." in text
+    assert "Last activity 11:50:00 UTC: someone using JupyterLab in a visible tab." in text
     assert "A warning is shown in 0:40:00" in text
     assert "keep it alive for up to 24 h" in text
 
@@ -68,3 +68,11 @@ async def test_cli_against_a_real_server(jp_serverapp, jp_base_url, http_server_
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     _, err = await asyncio.wait_for(proc.communicate(), timeout=30)
     assert proc.returncode == 1 and b"HTTP 403" in err
+
+
+def test_activity_of_another_extension_is_named():
+    settings = policy.Settings(server_timeout=3600)
+    facts = policy.Facts(now=NOW, activity={"server_start": NOW - timedelta(hours=2),
+                                            "extension:jupyter-server-proxy": NOW})
+    text = explain(status.document(policy.decide(facts, settings)))
+    assert "Last activity 12:00:00 UTC: the jupyter-server-proxy extension." in text

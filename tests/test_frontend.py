@@ -18,6 +18,14 @@ REPO = Path(__file__).resolve().parents[1]
 NODE_MODULES = REPO / "node_modules"
 
 
+def test_widget_types_are_generated_from_the_status_schema() -> None:
+    """labextension/src/statusdoc.ts is what scripts/statusdoc.py makes of the schema the
+    server's answers are validated against (tests/test_endpoints.py), byte for byte."""
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "statusdoc.py"), "--check"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
 def test_one_version_everywhere() -> None:
     package = json.loads((REPO / "package.json").read_text())
     pyproject = (REPO / "pyproject.toml").read_text()

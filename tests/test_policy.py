@@ -19,10 +19,10 @@ from jupyter_cull_ext.policy import (
     decide_kernel,
     decide_server,
     decide_terminal,
-    document,
     last_activity,
     latest_activity,
 )
+from jupyter_cull_ext.status import HUB_OFF, document
 from jupyter_cull_ext.timeutil import duration, isoformat
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -683,6 +683,72 @@ def test_decide_keeps_order_of_kernels_and_terminals():
     assert dec.now == at(1)
 
 
+# --- the moments the widget acts on -------------------------------------------------------
+
+
+@pytest.mark.parametrize("warn_before, lead", [(600, 15), (30, 15), (10, 5), (1, 2), (0, 2)])
+def test_autosave_is_half_the_warning_before_the_stop_between_2_and_15_s(warn_before, lead):
+    d = decide_server(Settings(server_timeout=3600, warn_before=warn_before),
+                      facts(at(0), activity={policy.SERVER_START: at(0)}))
+    assert d.deadline == at(3600)
+    assert d.autosave_at == at(3600 - lead)
+
+
+def test_no_autosave_without_a_deadline():
+    d = decide_server(Settings(warn_before=60), facts(at(0)))
+    assert d.deadline is None and d.autosave_at is None
+
+
+@pytest.mark.parametrize("timeout, interval", [(0, 60), (3600, 60), (180, 60), (90, 30),
+                                               (6, 2), (1, 1)])
+def test_presence_interval_is_a_minute_or_a_third_of_the_idle_timeout(timeout, interval):
+    assert decide_server(Settings(server_timeout=timeout), facts(at(0))).presence_interval \
+        == interval
+
+
+def _kernel_moments(server_timeout: float = 3600, warn_before: float = 60,
+                    keepalive_max: float = 86400, **kw):
+    """The decision of one idle kernel (timeout 300 s, idle since T0), at T0."""
+    settings = Settings(kernel_timeout=300, server_timeout=server_timeout,
+                        warn_before=warn_before, keepalive_max=keepalive_max)
+    f = facts(at(0), activity={policy.SERVER_START: at(0)}, kernels=(kernel(**kw),))
+    return decide(f, settings).kernels[0]
+
+
+def test_kernel_heads_up_the_warning_time_before_its_deadline():
+    k = _kernel_moments(timeout=300)
+    assert k.deadline == at(300) and not k.goes_with_server
+    assert k.heads_up_at == at(240)
+
+
+def test_kernel_heads_up_at_most_half_its_timeout_ahead():
+    assert _kernel_moments(timeout=300, warn_before=600).heads_up_at == at(150)
+
+
+def test_kernel_that_goes_with_the_server_gets_no_heads_up_of_its_own():
+    k = _kernel_moments(timeout=300, server_timeout=300)  # same deadline as the server
+    assert k.goes_with_server and k.heads_up_at is None
+    k = _kernel_moments(timeout=299.5, server_timeout=300)  # within a second: still with it
+    assert k.goes_with_server and k.heads_up_at is None
+    k = _kernel_moments(timeout=298, server_timeout=300)
+    assert not k.goes_with_server and k.heads_up_at == at(238)
+
+
+def test_kernels_without_own_deadline_go_with_the_server_or_nowhere():
+    assert _kernel_moments(timeout=0).goes_with_server  # server idle deadline at 3600
+    k = _kernel_moments(timeout=0, server_timeout=0)
+    assert not k.goes_with_server and k.heads_up_at is None
+    busy = _kernel_moments(state="busy")
+    assert busy.protected_by == "busy" and busy.heads_up_at is None
+
+
+@pytest.mark.parametrize("timeout, cap, offer", [(300, 86400, 1800), (7200, 86400, 7200),
+                                                 (7200, 3600, 3600), (300, 0, 0)])
+def test_kernel_heads_up_offers_one_more_idle_period_at_least_half_an_hour(timeout, cap,
+                                                                           offer):
+    assert _kernel_moments(timeout=timeout, keepalive_max=cap).keepalive_offer == offer
+
+
 # --- last_activity() ----------------------------------------------------------------------
 
 
@@ -784,7 +850,7 @@ def test_document_has_contract_keys():
     assert len(doc["terminals"]) == 1
     for item in doc["terminals"]:
         assert {"name", "last_activity", "deadline"} <= set(item)
-    assert doc["hub"] == {"reporting": False}
+    assert doc["hub"] == HUB_OFF
 
 
 def test_document_values():
@@ -805,6 +871,9 @@ def test_document_values():
     assert server["keepalive_until"] is None
     assert server["keepalive_max"] == 7200
     assert server["warn_before"] == 300
+    assert server["autosave_at"] == "2026-01-01T23:58:05.000Z"  # 15 s before
+    assert server["presence_interval"] == 60
+    assert server["last_activity_label"] == "a kernel running code right now"
 
     k1, k2 = doc["kernels"]
     assert k1 == {
@@ -817,6 +886,9 @@ def test_document_values():
         "deadline": "2026-01-01T00:23:20.000Z",
         "reason": "idle",
         "protected_by": None,
+        "goes_with_server": False,
+        "heads_up_at": "2026-01-01T00:18:20.000Z",  # 300 s (warn_before) ahead
+        "keepalive_offer": 1800,
         "waiting_for_input_since": None,
     }
     assert k2 == {
@@ -829,6 +901,9 @@ def test_document_values():
         "deadline": None,
         "reason": None,
         "protected_by": "busy",
+        "goes_with_server": True,
+        "heads_up_at": None,
+        "keepalive_offer": 1800,
         "waiting_for_input_since": None,
     }
     assert doc["terminals"] == [
@@ -855,13 +930,14 @@ def test_document_values():
 def test_document_with_keepalive_and_hub():
     f = facts(at(10), activity={policy.SERVER_START: at(0)}, keepalive_until=at(3600))
     dec = decide(f, Settings(server_timeout=600, keepalive_max=7200))
-    hub = {"reporting": True, "interval": 300, "last_report": None}
+    hub = {"reporting": True, "interval": 300, "last_report": None, "reports": 3}
     doc = document(dec, hub=hub)
     assert doc["server"]["keepalive_until"] == "2026-01-01T01:00:00.000Z"
     assert doc["server"]["deadline"] == "2026-01-01T01:00:00.000Z"
     assert doc["server"]["protected_by"] == "keepalive"
     assert doc["server"]["reason"] == "idle"
-    assert doc["hub"] is hub
+    assert doc["hub"] == {**HUB_OFF, **hub}  # every key, whatever the reporter knows
+    assert set(doc["hub"]) == set(HUB_OFF)
 
 
 def test_document_null_deadlines():

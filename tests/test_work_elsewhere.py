@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
 
+import jsonschema
 import pytest
 import websocket
 from test_server_process import (  # noqa: F401 (launch is a fixture)
@@ -21,6 +22,8 @@ from test_server_process import (  # noqa: F401 (launch is a fixture)
     launch,
     wall,
 )
+
+from jupyter_cull_ext import status as status_doc
 
 
 def terminal(server: Server) -> str:
@@ -50,6 +53,7 @@ def poll(server: Server, what: str, check: Callable[[dict], bool], timeout: floa
     limit = time.monotonic() + timeout
     while True:
         status = server.status()
+        jsonschema.validate(status, status_doc.schema())  # busy terminals, processes too
         if check(status):
             return status
         assert time.monotonic() < limit, f"{what} not seen within {timeout} s: {status}"

@@ -8,16 +8,12 @@
 import { Notification } from '@jupyterlab/apputils';
 import type { CommandRegistry } from '@lumino/commands';
 
-import type { IServerStatus, IStatus } from './api';
-
-import {
-  autosaveAt,
-  describeSeconds,
-  kernelsToWarn,
-  parseTime,
-  warningKey
-} from './countdown';
+import { parseTime } from './clock';
 import type { CullModel } from './model';
+import { warningKey } from './phase';
+import { autosaveAt, kernelsToWarn } from './schedule';
+import type { IServerStatus, IStatus } from './statusdoc';
+import { describeSeconds } from './words';
 
 /** How the warning before a stop is shown. */
 export type WarningDisplay = 'notification' | 'status-bar';
@@ -78,7 +74,7 @@ export class Alerts {
       Notification.dismiss(this._stoppedNote);
       this._stoppedNote = null;
     }
-    if (status === null || phase === 'unreachable') {
+    if (status === null || phase === 'unreachable' || phase === 'unavailable') {
       return;
     }
     const now = model.now();
@@ -194,11 +190,10 @@ export class Alerts {
         continue;
       }
       const path = open.get(kernel.id) ?? kernel.name;
-      const cap = status.server.keepalive_max;
-      const keep = Math.min(cap, Math.max(kernel.timeout, 1800));
+      const keep = kernel.keepalive_offer;
       const deadline = parseTime(kernel.deadline) ?? now;
       const actions: Notification.IAction[] =
-        cap > 0
+        keep > 0
           ? [
               {
                 label: `Keep it ${describeSeconds(keep)} longer`,

@@ -1,96 +1,16 @@
 /**
  * Typed calls to the server extension's endpoints.
  *
- * The types mirror the JSON of `GET api/cull/status` exactly as the server writes it
- * (`jupyter_cull_ext/policy.py`, `document()`): the server decides every deadline and
- * reason; this module only carries them.
+ * The types of the status document are generated from its JSON Schema (`statusdoc.ts`),
+ * and every answer is checked against that schema before it is used (`statuscheck.ts`):
+ * the server decides every deadline, reason and moment; this module only carries them.
  */
 
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-/** ISO 8601 UTC time with a `Z`, e.g. `2025-01-01T12:00:00.000Z`. */
-export type IsoTime = string;
-
-/** Why the server will stop: nothing counted for `idle_timeout`, or it reached `max_age`. */
-export type ServerReason = 'idle' | 'max_age';
-
-/** The `server` part of the status document. */
-export interface IServerStatus {
-  /** When the server stops (the earlier of `idle_deadline` and `max_age_deadline`). */
-  deadline: IsoTime | null;
-  reason: ServerReason | null;
-  /** When users are to be warned: `deadline - warn_before`. */
-  warn_at: IsoTime | null;
-  /** Seconds; 0 = the server never stops for idleness. */
-  idle_timeout: number;
-  idle_deadline: IsoTime | null;
-  /** Seconds after `started`; 0 = no max age. */
-  max_age: number;
-  max_age_deadline: IsoTime | null;
-  started: IsoTime | null;
-  last_activity: IsoTime;
-  /** `presence`, `kernel`, `busy_kernel`, `terminal`, `user_api`, `keepalive`,
-   * `server_start` or `extension:<key>`. */
-  last_activity_source: string;
-  /** What holds the idle deadline off: a busy kernel (no deadline) or a keep-alive. */
-  protected_by: 'busy_kernel' | 'keepalive' | null;
-  keepalive_until: IsoTime | null;
-  /** Seconds: the longest keep-alive the operator allows; 0 = keep-alive disabled. */
-  keepalive_max: number;
-  /** Seconds of warning before a stop. */
-  warn_before: number;
-}
-
-/** One kernel in the status document. */
-export interface IKernelStatus {
-  id: string;
-  name: string;
-  execution_state: string;
-  connections: number;
-  last_activity: IsoTime;
-  /** Seconds; 0 = this kernel is never culled for idleness. */
-  timeout: number;
-  deadline: IsoTime | null;
-  reason: 'idle' | 'dead' | null;
-  protected_by: 'busy' | 'connected' | 'keepalive' | null;
-}
-
-/** One terminal in the status document. */
-export interface ITerminalStatus {
-  name: string;
-  last_activity: IsoTime;
-  timeout: number;
-  deadline: IsoTime | null;
-  protected_by: 'keepalive' | null;
-}
-
-/** Effective kernel and terminal culling settings. */
-export interface ICullSettings {
-  kernel_timeout: number;
-  cull_busy: boolean;
-  cull_connected: boolean;
-  terminal_timeout: number;
-}
-
-/** Activity reporting to JupyterHub. */
-export interface IHubStatus {
-  reporting: boolean;
-  interval?: number | null;
-  last_report?: IsoTime | null;
-  last_report_ok?: boolean | null;
-  last_error?: string | null;
-}
-
-/** The document `GET api/cull/status` (and both POST endpoints) answer with. */
-export interface IStatus {
-  now: IsoTime;
-  server: IServerStatus;
-  kernels: IKernelStatus[];
-  terminals: ITerminalStatus[];
-  settings: ICullSettings;
-  hub: IHubStatus;
-}
+import { statusMismatch } from './statuscheck';
+import type { IStatus } from './statusdoc';
 
 /** A status document with the local clock readings around the request that fetched it. */
 export interface ITimedStatus {
@@ -108,6 +28,15 @@ export class CullApiError extends Error {
   ) {
     super(message);
     this.name = 'CullApiError';
+  }
+}
+
+/** The server answered with something that is not a status document (an older server,
+ * a proxy's error page, a hub page for a server that is gone). */
+export class NotStatusError extends CullApiError {
+  constructor(status: number, why: string) {
+    super(status, `not a cull status document (${why})`);
+    this.name = 'NotStatusError';
   }
 }
 
@@ -139,9 +68,9 @@ async function request(
         : `${response.status} ${response.statusText}`;
     throw new CullApiError(response.status, message);
   }
-  if (body === null || typeof body !== 'object' || !('server' in body)) {
-    // E.g. a hub page answering for a server that is gone.
-    throw new CullApiError(response.status, 'not a cull status document');
+  const why = statusMismatch(body);
+  if (why !== null) {
+    throw new NotStatusError(response.status, why);
   }
   return { status: body as IStatus, sentAt, receivedAt };
 }

@@ -19,8 +19,9 @@ import {
 } from '@jupyterlab/application';
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { PageConfig } from '@jupyterlab/coreutils';
+import { Token } from '@lumino/coreutils';
 
-import { hubHomeUrl } from './countdown';
+import { hubHomeUrl } from './words';
 
 /** The plugin this one replaces (listed in package.json's `disabledExtensions`). */
 export const REPLACED = '@jupyterlab/hub-extension:connectionlost';
@@ -28,13 +29,16 @@ export const REPLACED = '@jupyterlab/hub-extension:connectionlost';
 /** JupyterHub's restart command, registered by the hub extension. */
 const HUB_RESTART = 'hub:restart';
 
-/**
- * Whether a lost connection is the stop the status item announced. Set by the main plugin
- * once its model exists; until then (or when it is disabled) every loss is reported.
- */
-export const announced = {
-  stop: (): boolean => false
-};
+/** Whether a lost connection now is the stop the status item announced. */
+export interface IAnnouncedStop {
+  stop(): boolean;
+}
+
+/** Provided by the main plugin; without it (disabled) every loss is reported. */
+export const IAnnouncedStop = new Token<IAnnouncedStop>(
+  'jupyter-cull-ext:IAnnouncedStop',
+  'Whether the server went away at the deadline the status item showed.'
+);
 
 export const connectionLostPlugin: JupyterFrontEndPlugin<IConnectionLost> = {
   id: 'jupyter-cull-ext:connection-lost',
@@ -42,12 +46,16 @@ export const connectionLostPlugin: JupyterFrontEndPlugin<IConnectionLost> = {
     'Stays quiet when the server stops at the deadline the status bar showed (the status item says why), and otherwise reports a lost connection as JupyterLab does.',
   autoStart: true,
   provides: IConnectionLost,
-  activate: (app: JupyterFrontEnd): IConnectionLost => {
+  optional: [IAnnouncedStop],
+  activate: (
+    app: JupyterFrontEnd,
+    announced: IAnnouncedStop | null
+  ): IConnectionLost => {
     let saidQuiet = false;
     /** Whether this loss is the announced stop (said once in the console, for whoever
      * wonders where JupyterLab's dialog went). */
     const quiet = (): boolean => {
-      const stop = announced.stop();
+      const stop = announced?.stop() ?? false;
       if (stop && !saidQuiet) {
         saidQuiet = true;
         // eslint-disable-next-line no-console -- deliberate: says where the dialog went

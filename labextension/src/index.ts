@@ -24,12 +24,13 @@ import {
   openContexts,
   saveDirty
 } from './autosave';
-import { describeSeconds, hubHomeUrl, phaseAfterFailure } from './countdown';
-import { announced, connectionLostPlugin } from './connection';
+import { connectionLostPlugin, IAnnouncedStop } from './connection';
 import { askKeepalive } from './keepalive';
 import { CullModel } from './model';
-import { PresenceTracker, presenceIntervalMs } from './presence';
+import { phaseAfterFailure } from './phase';
+import { PresenceTracker } from './presence';
 import { CullStatus } from './status';
+import { describeSeconds, hubHomeUrl } from './words';
 
 const PLUGIN_ID = 'jupyter-cull-ext:plugin';
 
@@ -41,19 +42,20 @@ namespace CommandIDs {
   export const details = 'jupyter-cull-ext:show-details';
 }
 
-const plugin: JupyterFrontEndPlugin<void> = {
+const plugin: JupyterFrontEndPlugin<IAnnouncedStop> = {
   id: PLUGIN_ID,
   description:
     'Shows when and why the server will stop, warns in time, keeps it alive on request and saves open documents before it stops.',
   autoStart: true,
   requires: [IDocumentManager],
   optional: [IStatusBar, ISettingRegistry],
+  provides: IAnnouncedStop,
   activate: (
     app: JupyterFrontEnd,
     docManager: IDocumentManager,
     statusBar: IStatusBar | null,
     settingRegistry: ISettingRegistry | null
-  ) => {
+  ): IAnnouncedStop => {
     const services = app.serviceManager;
     const contexts = () => openContexts(app.shell, docManager);
     const openKernels = () => {
@@ -70,9 +72,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
     // A lost connection at the deadline is the stop we announced: JupyterLab's dialog stays
     // away (connection.ts), and the status is read at once so that the item and the stopped
     // notice say so without waiting for the next poll.
-    announced.stop = () =>
-      model.status !== null &&
-      phaseAfterFailure(model.status.server, model.now()) === 'stopped';
+    const announced: IAnnouncedStop = {
+      stop: () =>
+        model.status !== null &&
+        phaseAfterFailure(model.status.server, model.now()) === 'stopped'
+    };
     services.connectionFailure.connect(() => void model.refresh());
     const tagger = new AutosaveTagger([
       services.contents.serverSettings,
@@ -130,9 +134,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
     model.stateChanged.connect(() => {
       const server = model.status?.server;
       if (server) {
-        tracker.interval = presenceIntervalMs(server.idle_timeout);
+        tracker.interval = server.presence_interval * 1000;
       }
-      tracker.enabled = model.phase !== 'stopped';
+      tracker.enabled = server !== undefined && model.phase !== 'stopped';
       if (isActive() !== active) {
         active = !active;
         activeChanged.emit();
@@ -191,6 +195,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
           );
         });
     }
+    return announced;
   }
 };
 

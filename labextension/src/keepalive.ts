@@ -8,8 +8,8 @@ import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 
 import { CullApiError } from './api';
-import { describeSeconds, keepaliveRefusal } from './countdown';
 import type { CullModel } from './model';
+import { describeSeconds, keepaliveRefusal } from './words';
 
 const UNITS = [
   { label: 'minutes', seconds: 60 },

@@ -15,22 +15,14 @@ import { Poll } from '@lumino/polling';
 import {
   fetchStatus,
   keepAlive,
+  NotStatusError,
   reportPresence,
-  type IStatus,
   type ITimedStatus
 } from './api';
-import {
-  ClockSync,
-  eventTimes,
-  MAX_POLL_MS,
-  nextPollDelay,
-  parseTime,
-  phaseAfterFailure,
-  phaseAt,
-  remainingMs,
-  serverTime,
-  type Phase
-} from './countdown';
+import { ClockSync, parseTime, serverTime } from './clock';
+import { phaseAfterFailure, phaseAt, remainingMs, type Phase } from './phase';
+import { eventTimes, MAX_POLL_MS, nextPollDelay } from './schedule';
+import type { IStatus } from './statusdoc';
 
 export namespace CullModel {
   export interface IOptions {
@@ -142,8 +134,14 @@ export class CullModel extends VDomModel {
     } catch (error) {
       this._failures += 1;
       const phase = phaseAfterFailure(this._status?.server ?? null, this.now());
-      // One failed read before the deadline may be a blip: say so only on the second.
-      if (phase === 'stopped' || this._failures >= 2) {
+      if (phase === 'stopped') {
+        this._failure = phase;
+      } else if (error instanceof NotStatusError) {
+        // Something answered, but not with the server's status: say so at once (it is no
+        // network blip) and keep ticking and reading until a good answer comes.
+        this._failure = 'unavailable';
+      } else if (this._failures >= 2) {
+        // One failed read before the deadline may be a blip: say so only on the second.
         this._failure = phase;
       }
       this.stateChanged.emit();
@@ -199,7 +197,7 @@ export class CullModel extends VDomModel {
   private _status: IStatus | null = null;
   private _offset = 0;
   private _clock = new ClockSync();
-  private _failure: 'stopped' | 'unreachable' | null = null;
+  private _failure: 'stopped' | 'unreachable' | 'unavailable' | null = null;
   private _failures = 0;
   private _showSeconds = true;
   private _timer: number | null = null;

@@ -1,28 +1,10 @@
 /**
  * Presence: a person using JupyterLab in a visible tab is reported to the server
- * (`POST api/cull/activity`), at most once per interval.
+ * (`POST api/cull/activity`), at most once per interval (the server's `presence_interval`).
  *
  * Keyboard, mouse, wheel, scroll, touch and focus count, and only while the page is visible:
  * a hidden or unattended tab reports nothing, so it cannot keep the server alive.
  */
-
-/** Longest wait between two presence reports while someone is active. */
-export const PRESENCE_INTERVAL_MS = 60_000;
-
-/**
- * The presence interval for a server idle timeout (seconds): once a minute, but a third of
- * the timeout when that is shorter, so a person who is there is always reported well
- * before the deadline.
- */
-export function presenceIntervalMs(idleTimeoutSeconds: number): number {
-  if (idleTimeoutSeconds <= 0) {
-    return PRESENCE_INTERVAL_MS;
-  }
-  return Math.min(
-    PRESENCE_INTERVAL_MS,
-    Math.max(1_000, (idleTimeoutSeconds * 1000) / 3)
-  );
-}
 
 /**
  * Leading-and-trailing throttle, pure (the caller passes the time): the first event is sent
@@ -91,14 +73,12 @@ export const PRESENCE_EVENTS = [
 ] as const;
 
 /**
- * Listens for presence in this document and calls `report` through a `Throttle`.
+ * Listens for presence in this document and calls `report` through a `Throttle`. It
+ * reports nothing until enabled with the server's interval (from the first status).
  */
 export class PresenceTracker {
-  constructor(
-    private readonly report: () => void,
-    interval = PRESENCE_INTERVAL_MS
-  ) {
-    this._throttle = new Throttle(interval);
+  constructor(private readonly report: () => void) {
+    this._throttle = new Throttle(0);
     for (const type of PRESENCE_EVENTS) {
       // Capture: scroll and focus do not bubble, and nothing may stop us seeing them.
       document.addEventListener(type, this._onEvent, {
@@ -109,8 +89,8 @@ export class PresenceTracker {
     window.addEventListener('focus', this._onEvent, { passive: true });
   }
 
-  /** Reporting is paused (e.g. the server has stopped). */
-  enabled = true;
+  /** Whether to report (off before the first status and once the server has stopped). */
+  enabled = false;
 
   set interval(ms: number) {
     this._throttle.interval = ms;

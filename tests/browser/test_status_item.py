@@ -14,6 +14,7 @@ Two servers with short timeouts (server idle 40 s, warning 12 s before):
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -299,4 +300,51 @@ def test_an_unexpected_loss_is_still_reported(browser: Any, lab_factory: Any) ->
     # The item does not pretend the server stopped on schedule.
     wait_until(lambda: "jp-CullExt-unreachable" in lab.classes(), 90,
                what="unreachable state")
+    assert lab.errors == []
+
+
+def test_a_status_of_the_wrong_shape_is_unavailable_and_the_countdown_recovers(
+    browser: Any, lab_factory: Any
+) -> None:
+    """Something other than the server answers for the status (an older server's document,
+    a proxy's error page: Playwright answers in its place, the one fault we cannot provoke
+    otherwise): the item says so instead of freezing, and counts down again once the real
+    status is back."""
+    server = lab_factory(["--ServerApp.shutdown_no_activity_timeout=3600"])
+    lab = Lab(browser, server)
+    wait_until(lambda: lab.text().startswith("Idle stop in"), 10, what="countdown")
+    # Every endpoint that answers with a status document (presence reports do too).
+    status_url = re.compile(r"/api/cull/(status|activity|keepalive)(\?|$)")
+    read_again = "document.dispatchEvent(new Event('visibilitychange'))"  # tab shown again
+    answered: list[str] = []
+
+    def answer(content_type: str, body: str) -> Callable[[Any], None]:
+        def fulfill(route: Any) -> None:
+            answered.append(content_type)
+            route.fulfill(status=200, content_type=content_type, body=body)
+        return fulfill
+
+    # An older server: a document with a `server` part, but not the one we know.
+    old = {"now": "2026-01-01T00:00:00Z", "server": {"deadline": None}}
+    lab.page.route(status_url, answer("application/json", json.dumps(old)))
+    lab.page.evaluate(read_again)
+    wait_until(lambda: lab.text() == "Status unavailable", 10, what="unavailable (old server)")
+    assert "jp-CullExt-unavailable" in lab.classes()
+
+    # A proxy's error page, answered with 200.
+    lab.page.unroute(status_url)
+    lab.page.route(status_url, answer("text/html", "<html><h1>Bad gateway</h1></html>"))
+    lab.page.evaluate(read_again)
+    # (Playwright's sync API answers routes only while the test calls into it.)
+    wait_until(lambda: lab.page.wait_for_timeout(50) or "text/html" in answered, 10,
+               what="the error page read")
+    assert lab.text() == "Status unavailable"
+
+    # The server's own answer again: the countdown is back, and ticking.
+    lab.page.unroute(status_url)
+    lab.page.evaluate(read_again)
+    wait_until(lambda: lab.text().startswith("Idle stop in"), 10, what="countdown again")
+    first = lab.text()
+    wait_until(lambda: lab.text() != first, 5, what="the countdown ticking")
+    assert abs(lab.shown_stop()[1] - ts(server.status()["server"]["deadline"])) <= 2
     assert lab.errors == []

@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from jupyter_server.serverapp import ServerApp
 from traitlets import TraitError
 
-from jupyter_cull_ext import knobs, policy
+from jupyter_cull_ext import knobs, status
 from jupyter_cull_ext.app import MAX_LOG_BACKUPS, CullExt
 from jupyter_cull_ext.hubenv import ENV_MAX_AGE, ENV_STARTED
 
@@ -297,7 +297,7 @@ def check_accepted(app: Any, ours: dict, standard: dict, env: dict) -> None:
     assert 0 <= s.warn_before <= wrote["warn_before"], (s, wrote)
     assert not spans or s.warn_before < min(spans), s
 
-    doc = policy.document(ext.enforcer.decide())  # computable: nothing overflows
+    doc = status.document(ext.enforcer.decide())  # computable: nothing overflows
     if spans:
         assert doc["server"]["deadline"] is not None, doc["server"]
         deadline = datetime.fromisoformat(doc["server"]["deadline"].replace("Z", "+00:00"))

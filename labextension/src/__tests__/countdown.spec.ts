@@ -1,81 +1,27 @@
-import type { IKernelStatus, IServerStatus, IStatus } from '../api';
+import { iso, kernel, server, status, T0 } from './fixtures';
 import {
-  autosaveAt,
   CLOCK_SAMPLE_TTL_MS,
   ClockSync,
-  autosaveLeadMs,
   clockOffset,
-  describeSeconds,
+  parseTime,
+  serverTime
+} from '../clock';
+import { phaseAfterFailure, phaseAt, remainingMs, warningKey } from '../phase';
+import {
+  autosaveAt,
   eventTimes,
+  kernelsToWarn,
+  MAX_POLL_MS,
+  MIN_POLL_MS,
+  nextPollDelay
+} from '../schedule';
+import {
+  describeSeconds,
   formatDuration,
   hubHomeUrl,
   keepaliveRefusal,
-  kernelsToWarn,
-  label,
-  MAX_POLL_MS,
-  MIN_POLL_MS,
-  nextPollDelay,
-  parseTime,
-  phaseAfterFailure,
-  phaseAt,
-  remainingMs,
-  serverTime,
-  warningKey
-} from '../countdown';
-
-const T0 = Date.parse('2025-01-01T12:00:00.000Z');
-const iso = (ms: number) => new Date(ms).toISOString();
-
-function server(overrides: Partial<IServerStatus> = {}): IServerStatus {
-  return {
-    deadline: iso(T0 + 600_000),
-    reason: 'idle',
-    warn_at: iso(T0 + 540_000),
-    idle_timeout: 3600,
-    idle_deadline: iso(T0 + 600_000),
-    max_age: 0,
-    max_age_deadline: null,
-    started: iso(T0 - 3_000_000),
-    last_activity: iso(T0 - 3_000_000),
-    last_activity_source: 'presence',
-    protected_by: null,
-    keepalive_until: null,
-    keepalive_max: 86400,
-    warn_before: 60,
-    ...overrides
-  };
-}
-
-function kernel(overrides: Partial<IKernelStatus> = {}): IKernelStatus {
-  return {
-    id: 'k1',
-    name: 'python3',
-    execution_state: 'idle',
-    connections: 1,
-    last_activity: iso(T0),
-    timeout: 300,
-    deadline: iso(T0 + 300_000),
-    reason: 'idle',
-    protected_by: null,
-    ...overrides
-  };
-}
-
-function status(s: IServerStatus, kernels: IKernelStatus[] = []): IStatus {
-  return {
-    now: iso(T0),
-    server: s,
-    kernels,
-    terminals: [],
-    settings: {
-      kernel_timeout: 300,
-      cull_busy: false,
-      cull_connected: true,
-      terminal_timeout: 300
-    },
-    hub: { reporting: false }
-  };
-}
+  label
+} from '../words';
 
 describe('formatDuration', () => {
   it('shows minutes and seconds, rounded up', () => {
@@ -210,19 +156,17 @@ describe('when to warn', () => {
 });
 
 describe('autosave timing', () => {
-  it('saves half the warning time before the stop, between 2 and 15 s', () => {
-    expect(autosaveLeadMs(600)).toBe(15_000);
-    expect(autosaveLeadMs(10)).toBe(5_000);
-    expect(autosaveLeadMs(1)).toBe(2_000);
-    expect(autosaveLeadMs(0)).toBe(2_000);
-    expect(autosaveAt(server())).toBe(T0 + 600_000 - 15_000);
-    expect(autosaveAt(server({ deadline: null }))).toBeNull();
+  it('saves when the server says, and never without a deadline', () => {
+    expect(autosaveAt(server())).toBe(T0 + 585_000);
+    expect(
+      autosaveAt(server({ deadline: null, autosave_at: null }))
+    ).toBeNull();
   });
 });
 
 describe('kernel heads-up', () => {
   const open = new Set(['k1']);
-  it('warns about an idle kernel open here, the warning time before its deadline', () => {
+  it('warns about a kernel open here from its heads-up time until its deadline', () => {
     const st = status(server({ deadline: iso(T0 + 3_600_000) }), [kernel()]);
     expect(kernelsToWarn(st, T0 + 239_999, open)).toEqual([]);
     expect(kernelsToWarn(st, T0 + 240_000, open).map(k => k.id)).toEqual([
@@ -230,23 +174,17 @@ describe('kernel heads-up', () => {
     ]);
     expect(kernelsToWarn(st, T0 + 300_000, open)).toEqual([]);
   });
-  it('uses at most half the kernel timeout as the lead', () => {
-    const st = status(
-      server({ deadline: iso(T0 + 3_600_000), warn_before: 600 }),
-      [kernel()]
-    );
-    expect(kernelsToWarn(st, T0 + 149_999, open)).toEqual([]);
-    expect(kernelsToWarn(st, T0 + 150_000, open)).toHaveLength(1);
-  });
-  it('ignores kernels not open here, protected or without a deadline', () => {
+  it('ignores kernels not open here, or without a heads-up from the server', () => {
     const st = status(server({ deadline: iso(T0 + 3_600_000) }), [
       kernel({ id: 'other' }),
-      kernel({ id: 'k1', deadline: null, reason: null, protected_by: 'busy' })
+      kernel({ id: 'k1', deadline: null, reason: null, heads_up_at: null })
     ]);
     expect(kernelsToWarn(st, T0 + 250_000, new Set(['k1']))).toEqual([]);
   });
-  it('leaves it to the server warning when the server stops first', () => {
-    const st = status(server({ deadline: iso(T0 + 300_000) }), [kernel()]);
+  it('leaves it to the server warning when the kernel goes with the server', () => {
+    const st = status(server({ deadline: iso(T0 + 300_000) }), [
+      kernel({ goes_with_server: true, heads_up_at: null })
+    ]);
     expect(kernelsToWarn(st, T0 + 250_000, open)).toEqual([]);
   });
 });

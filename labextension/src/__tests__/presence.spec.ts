@@ -1,8 +1,4 @@
-import {
-  presenceIntervalMs,
-  PRESENCE_INTERVAL_MS,
-  Throttle
-} from '../presence';
+import { Throttle } from '../presence';
 
 describe('Throttle', () => {
   it('sends the first event at once', () => {
@@ -54,17 +50,5 @@ describe('Throttle', () => {
     expect(t.pending).toBe(false);
     expect(t.event(90_000)).toBe(false);
     expect(t.event(105_000)).toBe(true);
-  });
-});
-
-describe('presenceIntervalMs', () => {
-  it('is a minute for real timeouts', () => {
-    expect(presenceIntervalMs(3600)).toBe(PRESENCE_INTERVAL_MS);
-    expect(presenceIntervalMs(180)).toBe(PRESENCE_INTERVAL_MS);
-    expect(presenceIntervalMs(0)).toBe(PRESENCE_INTERVAL_MS);
-  });
-  it('is a third of a short timeout, so presence always lands before the deadline', () => {
-    expect(presenceIntervalMs(30)).toBe(10_000);
-    expect(presenceIntervalMs(1)).toBe(1_000);
   });
 });
