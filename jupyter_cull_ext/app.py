@@ -17,7 +17,7 @@ import os
 import re
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
@@ -360,12 +360,17 @@ class CullExt(ExtensionApp):
         )
 
     _sampler: PeriodicCallback | None = None
+    _sampled_at = datetime.min.replace(tzinfo=timezone.utc)  # the last process sample
 
     def _sample_processes(self) -> None:
         """One sample of this server's other processes; never raises into the loop."""
         try:
-            busy = self.process_watch.sample(self.live.own_pids())
-            self.live.sampled(busy, self.tracker.now())
+            now = self.tracker.now()
+            latest = max(self.tracker.times().values())
+            busy = self.process_watch.sample(self.live.own_pids(),
+                                             scan=latest > self._sampled_at)
+            self._sampled_at = now
+            self.live.sampled(busy, now)
         except Exception:
             self.log.warning("jupyter_cull_ext: could not sample processes", exc_info=True)
 
