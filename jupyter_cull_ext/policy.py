@@ -30,7 +30,7 @@ cannot disagree with what the server does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 
@@ -352,28 +352,28 @@ def keepalive_offer(timeout: float, keepalive_max: float) -> float:
     return min(keepalive_max, max(timeout, KEEPALIVE_OFFER_MIN)) if keepalive_max > 0 else 0
 
 
-def with_server(k: KernelDecision, server: ServerDecision, settings: Settings) -> KernelDecision:
-    """``k`` with what depends on the server's stop: whether the kernel goes with it, and
-    when its own heads-up is due if not."""
-    goes = server.deadline is not None and (
-        k.deadline is None or k.deadline + _seconds(WITH_SERVER_SLACK) >= server.deadline
-    )
+def _with_server(k: KernelDecision, cutoff: datetime | None, settings: Settings
+                 ) -> KernelDecision:
+    """``k`` with what depends on the server's stop (``cutoff``: ``WITH_SERVER_SLACK`` before
+    it): whether the kernel goes with it, and when its own heads-up is due if not."""
+    goes = cutoff is not None and (k.deadline is None or k.deadline >= cutoff)
     heads_up_at = None
     if k.reason == "idle" and k.deadline is not None and not goes:
         heads_up_at = k.deadline - _seconds(heads_up_lead(settings.warn_before, k.kernel.timeout))
     offer = keepalive_offer(k.kernel.timeout, settings.keepalive_max)
-    return replace(k, goes_with_server=goes, heads_up_at=heads_up_at, keepalive_offer=offer)
+    return KernelDecision(k.kernel, k.deadline, k.reason, k.protected_by, goes, heads_up_at, offer)
 
 
 def decide(facts: Facts, settings: Settings) -> Decision:
     """Every deadline of the server, its kernels and terminals at ``facts.now``."""
     server = decide_server(settings, facts)
+    cutoff = None if server.deadline is None else server.deadline - _seconds(WITH_SERVER_SLACK)
     return Decision(
         now=facts.now,
         settings=settings,
         server=server,
         kernels=tuple(
-            with_server(decide_kernel(k, settings, facts), server, settings)
+            _with_server(decide_kernel(k, settings, facts), cutoff, settings)
             for k in facts.kernels
         ),
         terminals=tuple(decide_terminal(t, settings, facts) for t in facts.terminals),
