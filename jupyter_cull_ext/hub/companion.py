@@ -213,25 +213,10 @@ class Companion:
                       self.api.requests)
         return ok
 
-    async def check_scopes(self) -> None:
-        """Say if the token lacks a scope the limits need, or has more than it needs."""
-        try:
-            _, me = await self.api.request("GET", "user")
-        except HubError as e:
-            self.log.warning("Could not read this token's scopes: %s", e)
-            return
-        have = {scope.split("!")[0] for scope in me.get("scopes", [])}
-        missing = [scope for scope in self.limits.scopes if scope not in have]
-        extra = sorted(have - set(self.limits.scopes) - IMPLIED_SCOPES)
-        if missing:
-            self.log.error("This token lacks scope(s) %s; see docs/hub.md.", ", ".join(missing))
-        if extra:
-            self.log.warning("This token has scopes it does not need: %s.", ", ".join(extra))
-
     async def run_forever(self) -> None:
         self.log.info("Sweeping every %s s; stopping servers at their deadlines%s.",
                       self.cull_every, " (dry run: stopping nothing)" if self.dry_run else "")
-        await self.check_scopes()
+        await check_scopes(self.api, self.limits, self.log)
         backoff = RETRY
         while True:
             try:
@@ -250,6 +235,23 @@ class Companion:
             self._unschedule(key)
         for task in list(self._tasks):
             task.cancel()
+
+
+async def check_scopes(api: HubAPI, limits: Limits,
+                       log: logging.Logger | logging.LoggerAdapter) -> None:
+    """Say if the token lacks a scope the limits need, or has more than it needs."""
+    try:
+        _, me = await api.request("GET", "user")
+    except HubError as e:
+        log.warning("Could not read this token's scopes: %s", e)
+        return
+    have = {scope.split("!")[0] for scope in me.get("scopes", [])}
+    missing = [scope for scope in limits.scopes if scope not in have]
+    extra = sorted(have - set(limits.scopes) - IMPLIED_SCOPES)
+    if missing:
+        log.error("This token lacks scope(s) %s; see docs/hub.md.", ", ".join(missing))
+    if extra:
+        log.warning("This token has scopes it does not need: %s.", ", ".join(extra))
 
 
 async def run_companion(url: str, api_token: str, options: Options = Options(), *,

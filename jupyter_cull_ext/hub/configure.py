@@ -58,7 +58,8 @@ def configure(
     tell_servers = tell_servers and not options.get("dry_run", False)
     if not tell_servers:
         options.setdefault("server_grace", 0)
-    settings = Options(max_age=max_age, group_max_age=groups if groups is not None else {}, **options)
+    settings = Options(max_age=max_age, group_max_age={} if groups is None else groups,
+                       **options)
     limits = settings.limits()
     if limits.is_empty():
         raise ValueError("configure(): nothing to enforce; give max_age, groups or timeout")
