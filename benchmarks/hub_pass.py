@@ -71,7 +71,9 @@ def start_servers(hub: Hub, names: list[str]) -> float:
     started = time.monotonic()
 
     def spawn(name: str) -> None:
-        code, body = hub.api("POST", f"users/{name}/server", {})
+        # a generous timeout: a busy hub answers slow spawns only after slow_spawn_timeout
+        code, body = http("POST", f"{api_url(hub)}/users/{name}/server", hub.admin_token, {},
+                          timeout=120)
         assert code in (201, 202), (name, code, body)
 
     with ThreadPoolExecutor(32) as pool:
