@@ -46,9 +46,9 @@ from hubharness import Hub, free_port, http  # noqa: E402
 from hubtools import api_url, fake_spawner_config, hub_config, service_token  # noqa: E402
 from jupyterhub_idle_culler import cull_idle  # noqa: E402
 
-from jupyter_cull_ext.hub.companion import cull_max_age, default_cull_every  # noqa: E402
+from jupyter_cull_ext.hub.companion import default_cull_every, run_companion  # noqa: E402
 from jupyter_cull_ext.hub.hubapi import PAGE_SIZE, PAGINATION  # noqa: E402
-from jupyter_cull_ext.hub.rules import Policy  # noqa: E402
+from jupyter_cull_ext.hub.options import Options  # noqa: E402
 
 TEN_YEARS = 10 * 365 * 24 * 3600
 METRIC = re.compile(
@@ -71,7 +71,9 @@ def start_servers(hub: Hub, names: list[str]) -> float:
     started = time.monotonic()
 
     def spawn(name: str) -> None:
-        code, body = hub.api("POST", f"users/{name}/server", {})
+        # a generous timeout: a busy hub answers slow spawns only after slow_spawn_timeout
+        code, body = http("POST", f"{api_url(hub)}/users/{name}/server", hub.admin_token, {},
+                          timeout=120)
         assert code in (201, 202), (name, code, body)
 
     with ThreadPoolExecutor(32) as pool:
@@ -86,8 +88,8 @@ def quiet(name: str) -> logging.Logger:
 
 
 async def ours(hub: Hub, token: str, max_age: int, page_size: int) -> bool:
-    return await cull_max_age(api_url(hub), token, max_age, once=True,
-                              api_page_size=page_size, logger=quiet("companion"))
+    options = Options(max_age=max_age, once=True, api_page_size=page_size, server_grace=0)
+    return await run_companion(api_url(hub), token, options, logger=quiet("companion"))
 
 
 async def idle_culler(hub: Hub, token: str, max_age: int, page_size: int) -> bool:
@@ -182,7 +184,7 @@ def lateness_cost(ours: tuple[float, int], idle_culler: tuple[float, int]) -> di
     """What stopping at most 2 s late costs each tool, from the measured steady pass (max age
     7 days): ours sweeps at its default interval and stops on timers (a GET and a DELETE per
     stop); idle-culler only notices at a pass, so it would have to pass every 2 s."""
-    every = default_cull_every(Policy(max_age=7 * 86400))
+    every = default_cull_every(Options(max_age=7 * 86400).limits())
     (w1, r1), (w2, r2) = ours, idle_culler
     return {"every": every, "ours_requests_per_hour": r1 * 3600 / every,
             "ours_busy": w1 / every, "idle_culler_requests_per_hour": r2 * 1800,

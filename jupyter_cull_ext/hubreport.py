@@ -13,6 +13,10 @@ tabs as activity and never reports a kernel silently busy with a long job. This 
 - on failure backs off exponentially with jitter, logs one ERROR line per failure burst and
   one INFO line when reports succeed again; it never raises into the server.
 
+Each response's ``Date`` header tells the hub's clock: the status document shows the skew
+(``clock_skew_seconds``, hub minus server, whole seconds), since the server warns and saves on
+its own clock while the hub companion stops it on the hub's.
+
 Only one reporter may run per server: when jupyterhub-singleuser's extension is loaded, the
 app sets its ``hub_activity_interval`` to 0 before it starts, so the stock one sends nothing.
 """
@@ -25,6 +29,7 @@ import random
 import ssl
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
@@ -46,6 +51,22 @@ REQUEST_TIMEOUT = 10.0
 def jittered(seconds: float, rand: Callable[[], float] = random.random) -> float:
     """``seconds`` ±10 %, so many servers started together do not report together."""
     return seconds * (1 + 0.2 * (rand() - 0.5))
+
+
+def clock_skew(date_header: str | None, sent: datetime, received: datetime) -> int | None:
+    """The hub's clock minus ours, in whole seconds, from one response's ``Date`` header (None
+    without a readable one). The header is truncated to the second and was stamped between
+    ``sent`` and ``received``, so the skew lies between ``date - received`` and
+    ``date + 1 - sent``: the middle of that, rounded, is right to about a second."""
+    try:
+        date = parsedate_to_datetime(date_header or "")
+    except (TypeError, ValueError):
+        return None
+    if date.tzinfo is None:
+        return None
+    low = (date - received).total_seconds()
+    high = (date - sent).total_seconds() + 1
+    return round((low + high) / 2)
 
 
 def payload(server_name: str, when: datetime) -> dict:
@@ -94,6 +115,7 @@ class HubReporter:
         self.last_report: datetime | None = None  # when we last tried
         self.last_report_ok: bool | None = None
         self.last_error: str | None = None
+        self.clock_skew: int | None = None  # hub clock minus ours (s), from the last answer
         self.reports = 0
         self._next_allowed: float = 0.0  # loop time before which we do not report again
         self._failures = 0
@@ -115,6 +137,7 @@ class HubReporter:
         so does the time the hub was last sent. Otherwise, after a backward jump of an hour,
         nothing new would look newer than it, and reports would stop for that hour."""
         self.sent = shifted(self.sent, jump, since, now)
+        self.clock_skew = None  # measured against the old clock: unknown until the next report
 
     def poke(self, source: str = "") -> None:
         """Something counted: look now instead of at the next check."""
@@ -130,6 +153,7 @@ class HubReporter:
             "last_error": self.last_error,
             "last_reported_activity": timeutil.isoformat(self.sent),
             "reports": self.reports,
+            "clock_skew_seconds": self.clock_skew,
         }
 
     # --- the loop ------------------------------------------------------------------------
@@ -187,11 +211,13 @@ class HubReporter:
             **self.request_options,
         )
         try:
-            await AsyncHTTPClient().fetch(request)
+            response = await AsyncHTTPClient().fetch(request)
         except Exception as e:
+            self._read_clock(getattr(e, "response", None))
             metrics.HUB_REPORTS.labels("failed").inc()
             self._failed(e)
             return False
+        self._read_clock(response)
         metrics.HUB_REPORTS.labels("ok").inc()
         self.reports += 1
         self.sent = when
@@ -205,6 +231,12 @@ class HubReporter:
             self._failures, self._failing_since = 0, None
         self.log.debug("Reported activity %s to the hub", timeutil.isoformat(when))
         return True
+
+    def _read_clock(self, response: Any) -> None:
+        """Note the hub's clock from an answer (kept when one has no usable ``Date``)."""
+        if response is not None and self.last_report is not None:
+            skew = clock_skew(response.headers.get("Date"), self.last_report, utcnow())
+            self.clock_skew = self.clock_skew if skew is None else skew
 
     def _failed(self, error: Exception) -> None:
         self._failures += 1

@@ -5,8 +5,10 @@
 the hub only through its REST API with the scopes ``list:users``, ``read:servers`` and
 ``delete:servers`` (plus ``read:users:groups`` for a per-group policy). See ``docs/hub.md``.
 
-Modules: ``rules`` (pure: policy, deadlines, reasons), ``hubapi`` (the REST calls),
-``companion`` (sweeps, timers, stops), ``cli`` (the command), ``configure`` (the hub helper).
+Modules: ``rules`` (pure: limits, deadlines, reasons), ``options`` (every option and its
+default, once), ``hubapi`` (the REST calls), ``companion`` (sweeps, timers, re-reads before
+stopping), ``stops`` (the stop itself, slow stops, retries), ``cli`` (the command),
+``configure`` (the hub helper).
 This package never imports the server extension (``app``, ``enforce``, ``handlers``).
 """
 

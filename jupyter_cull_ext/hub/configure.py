@@ -19,48 +19,49 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..hubenv import ENV_MAX_AGE, ENV_STARTED
-from .hubapi import PAGE_SIZE
-from .rules import Policy
+from .options import Options
+from .rules import Limits
 
 SERVICE_NAME = "jupyter-cull-hub"
 
 
 def configure(
     c: Any,
-    max_age: int = 0,
+    max_age: int = Options.max_age,
     *,
     groups: Mapping[str, int] | Iterable[tuple[str, int]] | None = None,
-    timeout: int = 0,
-    cull_every: int = 0,
-    concurrency: int = 10,
-    api_page_size: int = PAGE_SIZE,
-    remove_named_servers: bool = False,
-    cull_default_servers: bool = True,
-    cull_named_servers: bool = True,
-    dry_run: bool = False,
     name: str = SERVICE_NAME,
     api_token: str | None = None,
     managed: bool = True,
     register: bool = True,
     tell_servers: bool = True,
+    **options: Any,
 ) -> dict:
     """Register the companion service, its role and the servers' environment on ``c``.
 
     ``max_age`` (seconds, 0 = none) applies to users in none of ``groups``, an ordered
     mapping (or pairs) of JupyterHub group name to max age: a user's first group in that order
-    decides. ``timeout`` adds jupyterhub-idle-culler's idle failsafe (0 = off). The other
-    arguments are the command-line flags of the same names (see ``docs/hub.md``).
+    decides. ``options`` are the command's other options (``options.Options``: ``timeout``,
+    ``server_grace``, ``cull_every``, ``dry_run``, ...; see ``docs/hub.md``).
 
     ``api_token`` also registers a token for the service (to run it yourself with
     ``managed=False``). ``register=False`` adds neither service nor role (declared elsewhere,
     e.g. z2jh's ``hub.services`` and ``hub.loadRoles``). ``tell_servers=False`` (implied by
     ``dry_run``, since servers enforce their max age themselves) passes nothing to the
-    servers. Call it after your own ``Spawner.environment`` settings: entries are added to
-    those already configured. Returns the service's specification (the dict added to
+    servers, and then the companion gives them no grace unless ``server_grace`` is given. Call
+    it after your own ``Spawner.environment`` settings: entries are added to those already
+    configured. Returns the service's specification (the dict added to
     ``c.JupyterHub.services``, or that would have been).
     """
-    policy = Policy.create(max_age, groups, timeout, cull_default_servers, cull_named_servers)
-    if policy.is_empty():
+    if "once" in options:
+        raise TypeError("configure() does not take 'once': a service runs until stopped")
+    tell_servers = tell_servers and not options.get("dry_run", False)
+    if not tell_servers:
+        options.setdefault("server_grace", 0)
+    settings = Options(max_age=max_age, group_max_age={} if groups is None else groups,
+                       **options)
+    limits = settings.limits()
+    if limits.is_empty():
         raise ValueError("configure(): nothing to enforce; give max_age, groups or timeout")
     if register and not managed and not api_token:
         raise ValueError("configure(managed=False) needs an api_token for the service")
@@ -68,11 +69,7 @@ def configure(
     service: dict[str, Any] = {"name": name}
     if managed:
         service["command"] = [sys.executable, "-m", "jupyter_cull_ext.hub",
-                              *command_args(policy, cull_every=cull_every,
-                                            concurrency=concurrency,
-                                            api_page_size=api_page_size,
-                                            remove_named_servers=remove_named_servers,
-                                            dry_run=dry_run)]
+                              *settings.command_args()]
     if api_token:
         service["api_token"] = api_token
     if register:
@@ -80,39 +77,21 @@ def configure(
         c.JupyterHub.load_roles.append({
             "name": name,
             "description": "jupyter-cull-ext companion: list users, read and stop servers",
-            "scopes": list(policy.scopes),
+            "scopes": list(limits.scopes),
             "services": [name],
         })
-    if tell_servers and not dry_run:
-        add_environment(c, server_environment(policy))
+    if tell_servers:
+        add_environment(c, server_environment(limits))
     return service
 
 
-def command_args(policy: Policy, **options: Any) -> list[str]:
-    """The companion's command-line flags for ``policy`` and non-default ``options``."""
-    args = [f"--max-age={policy.max_age}"]
-    args += [f"--group-max-age={group}={seconds}" for group, seconds in policy.group_max_age]
-    if policy.timeout:
-        args.append(f"--timeout={policy.timeout}")
-    if not policy.cull_default_servers:
-        args.append("--cull-default-servers=False")
-    if not policy.cull_named_servers:
-        args.append("--cull-named-servers=False")
-    defaults = {"cull_every": 0, "concurrency": 10, "api_page_size": PAGE_SIZE,
-                "remove_named_servers": False, "dry_run": False}
-    for option, value in options.items():
-        if value != defaults[option]:
-            args.append(f"--{option.replace('_', '-')}={value}")
-    return args
-
-
-def server_environment(policy: Policy) -> dict[str, Any]:
+def server_environment(limits: Limits) -> dict[str, Any]:
     """Callable ``Spawner.environment`` entries: the server's max age (by its user's groups
     at spawn time) and its hub ``started`` time, exactly as the REST API shows it."""
 
     def max_age(spawner: Any) -> str:
         groups = [group.name for group in spawner.user.groups]
-        return str(policy.server_max_age(spawner.name, groups))
+        return str(limits.server_max_age(spawner.name, groups))
 
     def started(spawner: Any) -> str:
         return hub_isoformat(spawner.orm_spawner.started)

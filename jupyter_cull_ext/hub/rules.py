@@ -6,7 +6,11 @@ the optional idle failsafe (``timeout``, the meaning of jupyterhub-idle-culler's
 a server whose hub ``last_activity`` (or, lacking one, ``started``) is ``timeout`` old is due
 too. The earlier deadline wins; on a tie the reason is max age.
 
-The hub helper (``configure``) uses the same ``Policy`` to tell each server its max age at
+A server told its max age (by ``configure``) stops itself at that deadline on its own clock,
+saving open documents first; the companion acts ``server_grace`` seconds later, so that a
+server whose clock is a little behind the hub's is not stopped before it has saved.
+
+The hub helper (``configure``) uses the same ``Limits`` to tell each server its max age at
 spawn time, so the deadline a user sees is the one the companion enforces.
 """
 
@@ -28,8 +32,8 @@ GROUPS_SCOPE = "read:users:groups"
 
 
 @dataclass(frozen=True)
-class Policy:
-    """What to stop. Seconds; 0 means "never" for each of them.
+class Limits:
+    """What to stop. Seconds; 0 means "never" for each of them (``server_grace``: no grace).
 
     ``group_max_age`` is ordered: the first group (in this order) that a user belongs to gives
     the max age of that user's servers, else ``max_age`` applies.
@@ -40,6 +44,7 @@ class Policy:
     timeout: int = 0
     cull_default_servers: bool = True
     cull_named_servers: bool = True
+    server_grace: int = 0
 
     @classmethod
     def create(
@@ -49,8 +54,9 @@ class Policy:
         timeout: object = 0,
         cull_default_servers: bool = True,
         cull_named_servers: bool = True,
-    ) -> Policy:
-        """A validated policy; ``ValueError`` (``knobs.ConfigError``) names a bad value."""
+        server_grace: object = 0,
+    ) -> Limits:
+        """Validated limits; ``ValueError`` (``knobs.ConfigError``) names a bad value."""
         pairs = group_max_age.items() if isinstance(group_max_age, Mapping) else group_max_age
         groups = []
         for group, seconds in pairs or ():
@@ -63,6 +69,7 @@ class Policy:
             timeout=knobs.seconds("timeout", timeout),
             cull_default_servers=bool(cull_default_servers),
             cull_named_servers=bool(cull_named_servers),
+            server_grace=knobs.seconds("server_grace", server_grace),
         )
 
     @property
@@ -72,7 +79,7 @@ class Policy:
 
     @property
     def scopes(self) -> tuple[str, ...]:
-        """The scopes a token needs to enforce this policy."""
+        """The scopes a token needs to enforce these limits."""
         return SCOPES + ((GROUPS_SCOPE,) if self.needs_groups else ())
 
     def is_empty(self) -> bool:
@@ -95,7 +102,7 @@ class Policy:
         return self.max_age_for(groups)[0] if self.covers(server_name) else 0
 
     def shortest(self) -> int:
-        """The shortest positive duration in the policy (0 if none)."""
+        """The shortest positive limit (0 if none)."""
         values = [self.max_age, self.timeout, *(s for _, s in self.group_max_age)]
         return min((v for v in values if v > 0), default=0)
 
@@ -131,14 +138,15 @@ class Verdict:
     max_age: int = 0  # effective max age of this server; 0 = none
     group: str | None = None  # the group that gave the max age; None = the default
     skip: str | None = None  # "pending spawn", "not ready", "named servers excluded", ...
+    grace: int = 0  # seconds the companion waits past the deadline (the server acts first)
+
+    @property
+    def acts_at(self) -> datetime | None:
+        """When the companion stops the server: the deadline plus the grace."""
+        return self.deadline + timedelta(seconds=self.grace) if self.deadline else None
 
     def due(self, now: datetime) -> bool:
-        return self.skip is None and self.deadline is not None and self.deadline <= now
-
-
-def parse_date(value: str | None) -> datetime | None:
-    """A hub timestamp (ISO 8601, ``Z`` or naive meaning UTC) as an aware datetime."""
-    return parse(value)
+        return self.skip is None and self.acts_at is not None and self.acts_at <= now
 
 
 def servers_of(user: Mapping) -> list[Server]:
@@ -148,8 +156,8 @@ def servers_of(user: Mapping) -> list[Server]:
         Server(
             user=user["name"],
             name=name,
-            started=parse_date(model.get("started")),
-            last_activity=parse_date(model.get("last_activity")),
+            started=parse(model.get("started")),
+            last_activity=parse(model.get("last_activity")),
             ready=bool(model.get("ready")),
             pending=model.get("pending"),
             groups=groups,
@@ -158,39 +166,43 @@ def servers_of(user: Mapping) -> list[Server]:
     ]
 
 
-def decide(server: Server, policy: Policy) -> Verdict:
-    """The deadline of ``server`` under ``policy`` (does not depend on the time now)."""
+def decide(server: Server, limits: Limits) -> Verdict:
+    """The deadline of ``server`` under ``limits`` (does not depend on the time now). The
+    max-age deadline comes with the server grace; the idle one (which the server does not
+    know) with none. The one the companion acts on first wins."""
     if server.pending:
         return Verdict(server, skip=f"pending {server.pending}")
     if not server.ready:
         return Verdict(server, skip="not ready")
-    if not policy.covers(server.name):
+    if not limits.covers(server.name):
         return Verdict(server, skip=f"{'named' if server.name else 'default'} servers excluded")
-    max_age, group = policy.max_age_for(server.groups)
+    max_age, group = limits.max_age_for(server.groups)
     candidates = []
     if max_age and server.started is not None:
-        candidates.append((server.started + timedelta(seconds=max_age), 0, MAX_AGE))
-    if policy.timeout:
+        candidates.append(Verdict(server, server.started + timedelta(seconds=max_age),
+                                  MAX_AGE, max_age, group, grace=limits.server_grace))
+    if limits.timeout:
         active = server.last_activity or server.started
         if active is not None:
-            candidates.append((active + timedelta(seconds=policy.timeout), 1, IDLE))
+            candidates.append(Verdict(server, active + timedelta(seconds=limits.timeout),
+                                      IDLE, max_age, group))
     if not candidates:
         return Verdict(server, max_age=max_age, group=group)
-    deadline, _, reason = min(candidates)
-    return Verdict(server, deadline, reason, max_age, group)
+    return min(candidates, key=lambda v: (v.acts_at, v.reason != MAX_AGE))
 
 
-def describe(verdict: Verdict, policy: Policy, now: datetime) -> str:
+def describe(verdict: Verdict, limits: Limits, now: datetime) -> str:
     """Why a server is stopped, for the log: reason, age, limit, deadline and lateness."""
     s = verdict.server
     age = duration((now - s.started).total_seconds()) if s.started else "unknown"
-    late = (now - verdict.deadline).total_seconds() if verdict.deadline else 0.0
+    late = (now - verdict.acts_at).total_seconds() if verdict.acts_at else 0.0
     if verdict.reason == MAX_AGE:
         source = f"group {verdict.group!r}" if verdict.group else "default"
         why = f"age {age} >= max age {duration(verdict.max_age)} ({source})"
     else:
         active = s.last_activity or s.started
         inactive = duration((now - active).total_seconds()) if active else "unknown"
-        why = f"inactive {inactive} >= timeout {duration(policy.timeout)}, age {age}"
+        why = f"inactive {inactive} >= timeout {duration(limits.timeout)}, age {age}"
+    grace = f" + {verdict.grace} s grace" if verdict.grace else ""
     return (f"reason {verdict.reason}: {why}; started {isoformat(s.started)}, "
-            f"deadline {isoformat(verdict.deadline)}, {late:.2f} s after it")
+            f"deadline {isoformat(verdict.deadline)}{grace}, {late:.2f} s after it")

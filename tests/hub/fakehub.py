@@ -14,6 +14,9 @@ Behaviour by user name prefix, so one hub can hold every case:
 - ``broken-*``: with ``FlakyAuthenticator``, the first stop request fails (the hub answers
   500; a failing ``Spawner.stop`` would not do: the hub logs it and calls the server stopped).
 
+``delay_later_pages(folder)`` makes the hub slow to answer later pages of the user list, so
+that a test can stop or restart servers while a sweep pages.
+
 With ``FakeSpawner.env_dir`` set, each start writes the environment the server would get to
 ``<env_dir>/<user>[-<server>].json``.
 
@@ -29,6 +32,7 @@ Use it from ``jupyterhub_config.py``::
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -57,6 +61,30 @@ def serve_ok(port: int) -> ThreadingHTTPServer:
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+def delay_later_pages(folder: str) -> None:
+    """While ``<folder>/slow-pages`` exists (holding seconds), the hub waits that long before
+    it reads a later page of the user list (offset > 0), after writing a line to
+    ``<folder>/pages-delayed``: servers that stop meanwhile shift that page, as they do when
+    users come and go during a sweep of a large hub."""
+    from jupyterhub.apihandlers.users import UserListAPIHandler
+
+    prepare = UserListAPIHandler.prepare
+
+    async def slow_prepare(self) -> None:
+        result = prepare(self)
+        if inspect.isawaitable(result):
+            await result
+        flag = Path(folder, "slow-pages")
+        if (self._finished or self.request.method != "GET" or not flag.exists()
+                or self.get_argument("offset", "0") == "0"):
+            return
+        with open(Path(folder, "pages-delayed"), "a") as marks:
+            marks.write(f"{self.request.uri}\n")
+        await asyncio.sleep(float(flag.read_text()))
+
+    UserListAPIHandler.prepare = slow_prepare
 
 
 class FakeSpawner(Spawner):

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from hubharness import Hub, wait_until
 
+from jupyter_cull_ext.timeutil import parse  # noqa: F401 (the tests' one way to read times)
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -34,13 +36,18 @@ from jupyter_cull_ext.hub import configure
 """
 
 
-def fake_spawner_config(port: int, env_dir: Path | None = None) -> str:
-    """jupyterhub_config.py lines: servers are ``fakehub.FakeSpawner`` (no process)."""
+def fake_spawner_config(port: int, env_dir: Path | None = None,
+                        pages_dir: Path | None = None) -> str:
+    """jupyterhub_config.py lines: servers are ``fakehub.FakeSpawner`` (no process); with
+    ``pages_dir``, later pages of the user list can be slowed down
+    (``fakehub.delay_later_pages``)."""
     return f"""
 import sys
 sys.path.insert(0, {str(HERE)!r})
-from fakehub import FakeSpawner, FlakyAuthenticator, serve_ok
+from fakehub import FakeSpawner, FlakyAuthenticator, delay_later_pages, serve_ok
 serve_ok({port})
+if {str(pages_dir or "")!r}:
+    delay_later_pages({str(pages_dir or "")!r})
 c.JupyterHub.authenticator_class = FlakyAuthenticator
 c.JupyterHub.spawner_class = FakeSpawner
 c.FakeSpawner.url = "http://127.0.0.1:{port}"
@@ -96,10 +103,6 @@ class Companion:
         self.close()
 
 
-def parse(ts: str) -> datetime:
-    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
-
-
 def servers(hub: Hub, name: str) -> dict:
     """A user's servers as the hub shows them ({} if the user is gone)."""
     code, model = hub.api("GET", f"users/{name}")
@@ -121,6 +124,19 @@ def wait_ready(hub: Hub, name: str, server: str = "", timeout: float = 60) -> di
         return model if model and model["ready"] else None
 
     return wait_until(ready, timeout, what=f"{name}/{server} ready")
+
+
+def stop_all(hub: Hub) -> None:
+    """Stop every ready server (what earlier tests left running would shift the listing)."""
+    code, users = hub.api("GET", "users?state=ready")
+    assert code == 200, users
+    for user in users:
+        for server in user["servers"]:
+            path = f"users/{user['name']}/servers/{server}" if server else \
+                f"users/{user['name']}/server"
+            hub.api("DELETE", path)
+    wait_until(lambda: hub.api("GET", "users?state=ready")[1] == [], 30,
+               what="no ready servers")
 
 
 def watch_stops(hub: Hub, labels: list[str], timeout: float = 60,

@@ -13,6 +13,7 @@ from traitlets.config import Config
 from jupyter_cull_ext import knobs
 from jupyter_cull_ext.hub import configure
 from jupyter_cull_ext.hub.cli import CullHub
+from jupyter_cull_ext.hub.options import SERVER_GRACE, defaults
 from jupyter_cull_ext.hubenv import ENV_MAX_AGE, ENV_STARTED
 
 SERVICE = "jupyter-cull-hub"
@@ -88,11 +89,27 @@ def test_existing_environment_is_kept():
 
 
 @pytest.mark.parametrize("kwargs", [{"dry_run": True}, {"tell_servers": False}])
-def test_servers_are_told_nothing(kwargs):
+def test_servers_are_told_nothing_and_get_no_grace(kwargs):
     c = Config()
     service = configure(c, max_age=60, **kwargs)
     assert spawner_env(c) == {}
     assert ("--dry-run=True" in service["command"]) == ("dry_run" in kwargs)
+    assert "--server-grace=0" in service["command"]
+    # Unless the operator says otherwise.
+    service = configure(Config(), max_age=60, server_grace=5, **kwargs)
+    assert "--server-grace=5" in service["command"]
+
+
+def test_one_set_of_defaults_for_the_command_configure_and_the_pass():
+    app = CullHub()
+    app.initialize([])
+    for name, value in defaults().items():
+        assert getattr(app, name) == value, name
+    assert app.server_grace == SERVER_GRACE == 20
+    assert "saving open documents" in app.class_traits()["server_grace"].help
+    # configure() with only a max age: servers are told it, and the default grace applies.
+    service = configure(Config(), max_age=60)
+    assert service["command"][3:] == ["--max-age=60"]
 
 
 def test_standalone_service():
@@ -110,6 +127,10 @@ def test_service_declared_elsewhere():
 
 
 def test_mistakes_are_refused():
+    with pytest.raises(TypeError, match="once"):
+        configure(Config(), max_age=60, once=True)
+    with pytest.raises(TypeError, match="max_age_typo"):
+        configure(Config(), max_age=60, max_age_typo=1)
     with pytest.raises(ValueError, match="nothing to enforce"):
         configure(Config())
     with pytest.raises(knobs.ConfigError, match="max_age"):
