@@ -21,6 +21,7 @@ from traitlets import Bool, Int, List, TraitError, Unicode, default, validate
 
 from . import knobs, metrics, policy, serverlog, timeutil
 from .activity import DEFAULT_COUNTED_REQUESTS, ActivityTracker, RequestClassifier
+from .compat import start_if_server_will_not
 from .enforce import Enforcer
 from .handlers import default_handlers
 from .hubenv import ENV_MAX_AGE, ENV_STARTED
@@ -258,6 +259,7 @@ class CullExt(ExtensionApp):
         self.classifier = RequestClassifier(self.serverapp.base_url, self.counted_requests)
         web_app.last_activity = self.enforcer.last_activity
         self.settings["jupyter_cull_ext"] = self
+        start_if_server_will_not(self, self.serverapp)
 
     def _wrap_log_function(self, settings: dict) -> None:
         """Classify every finished request (the one hook tornado calls for all of them)."""
