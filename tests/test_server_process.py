@@ -306,6 +306,7 @@ def watch_exit(server: Server, limit: float) -> tuple[float, float]:
 # --- 1. the extension is enabled where the wheel puts it ---------------------------------
 
 
+@pytest.mark.oldest
 def test_extension_list_shows_enabled_and_ok(tmp_path: Path) -> None:
     proc = subprocess.run(
         jupyter_command() + ["server", "extension", "list"],
@@ -326,6 +327,7 @@ def test_extension_list_shows_enabled_and_ok(tmp_path: Path) -> None:
 # --- 2. the acceptance scenario ----------------------------------------------------
 
 
+@pytest.mark.oldest
 def test_standard_knobs_cull_kernel_then_stop_server_on_time(launch: Callable) -> None:
     server = launch(
         "--MappingKernelManager.cull_idle_timeout=8",
