@@ -61,6 +61,10 @@ _ci_venv() {
         return 0
     fi
     _ci_log "pip install -e '.[test]' (first run takes a minute or two)"
+    # pip writes the package's shared data through the venv's link to the build (an extra
+    # install.json there breaks the next editable build): let it write a directory instead.
+    local link="$venv/share/jupyter/labextensions/jupyter-cull-ext"
+    if [ -L "$link" ]; then rm -f "$link"; fi
     (
         cd "$_ci_root"
         "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip

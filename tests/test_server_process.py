@@ -327,7 +327,6 @@ def test_extension_list_shows_enabled_and_ok(tmp_path: Path) -> None:
 # --- 2. the acceptance scenario ----------------------------------------------------
 
 
-@pytest.mark.oldest
 def test_standard_knobs_cull_kernel_then_stop_server_on_time(launch: Callable) -> None:
     server = launch(
         "--MappingKernelManager.cull_idle_timeout=8",
@@ -428,6 +427,7 @@ def execute_and_disconnect(server: Server, kid: str, code: str) -> float:
         ws.close()
 
 
+@pytest.mark.oldest
 def test_busy_kernel_keeps_server_up_until_it_is_done(launch: Callable) -> None:
     server = launch(
         "--MappingKernelManager.cull_idle_timeout=3",
