@@ -9,6 +9,7 @@ At link (``install_at_link``), before any extension loads:
    (ours, started at start). This is safe only because a failure at any later stage of our
    startup ends the process (``app.fatal``): a server never runs with the stock reporter
    silenced and ours not running, which would leave the hub with no activity at all.
+
 At load (``install_at_load``):
 
 2. ``ServerApp.kernel_websocket_connection_class`` (jupyter_server's extension point for the
@@ -20,6 +21,8 @@ At load (``install_at_load``):
 2b. ``web_app.last_activity`` (jupyter_server) is replaced by ``LiveServer.last_activity``, so
    ``/api/status``, jupyter_server's own idle shutdown and jupyterhub-singleuser all see the
    refined activity, not "any REST call".
+2c. Where jupyter_server does not call extensions' start hook (before 2.16), ours is run
+   when the event loop starts (``compat.start_if_server_will_not``).
 
 At start (``install_at_start``), once every extension has loaded:
 
@@ -32,7 +35,7 @@ At start (``install_at_start``), once every extension has loaded:
 
 Private state we read but do not change: ``MappingKernelManager._kernels`` (a kernel's
 ``execution_state``, ``last_activity``, ``kernel_spec``; ``live.py``) and a terminal's
-``ptyproc`` (``enforce.py``: whether a kill took).
+``ptyproc`` (``enforce.py``: whether a kill took; ``live.py``: what runs in its foreground).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import policy
+from .compat import start_if_server_will_not
 
 
 def install_at_link(ext: Any) -> None:
@@ -57,6 +61,7 @@ def install_at_load(ext: Any) -> None:
     """Hooks 2 and 2b (see the module docstring)."""
     _watch_input_prompts(ext)
     ext.serverapp.web_app.last_activity = ext.live.last_activity
+    start_if_server_will_not(ext, ext.serverapp)
 
 
 def install_at_start(ext: Any) -> None:

@@ -5,6 +5,8 @@
 #     into .venv/share/jupyter/labextensions (rebuilt whenever its sources change)
 #   - Debian's chromium (browser tests)
 #   - configurable-http-proxy from npm (JupyterHub tests)
+#   - with CULL_EXT_INSTALL_OLDEST=1 (scripts/test.sh sets it), also .venv-oldest: the package
+#     with the oldest versions we declare (ci/oldest-constraints.txt), the same built extension
 # Idempotent: the pip step is skipped while .venv/.installed-<sha256 of pyproject.toml> exists.
 #
 # Use it either way:
@@ -29,7 +31,7 @@ _ci_as_root() {
 }
 
 _ci_venv_create() {
-    local venv="$_ci_root/.venv"
+    local venv="${1:-$_ci_root/.venv}"
     if [ -d "$venv" ] && ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
         _ci_log "$venv is broken; recreating it"
         rm -rf "$venv"
@@ -59,6 +61,10 @@ _ci_venv() {
         return 0
     fi
     _ci_log "pip install -e '.[test]' (first run takes a minute or two)"
+    # pip writes the package's shared data through the venv's link to the build (an extra
+    # install.json there breaks the next editable build): let it write a directory instead.
+    local link="$venv/share/jupyter/labextensions/jupyter-cull-ext"
+    if [ -L "$link" ]; then rm -f "$link"; fi
     (
         cd "$_ci_root"
         "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
@@ -125,6 +131,27 @@ _ci_frontend_link() {
     fi
 }
 
+# The oldest versions we declare (README, "Supported versions"), pinned by
+# ci/oldest-constraints.txt; recreated whenever it or pyproject.toml changes, since a pin may
+# go down. The extension is not built again: the main venv's build is linked in.
+_ci_oldest() {
+    local venv="$_ci_root/.venv-oldest" stamp
+    stamp="$venv/.installed-$(cat "$_ci_root/pyproject.toml" "$_ci_root/ci/oldest-constraints.txt" \
+        | sha256sum | cut -c1-16)"
+    if [ ! -e "$stamp" ]; then
+        rm -rf "$venv"
+        _ci_venv_create "$venv"
+        _ci_log "pip install -e '.[test]' with the oldest declared versions into $venv"
+        (cd "$_ci_root" && HATCH_JUPYTER_BUILDER_SKIP_NPM=1 "$venv/bin/python" -m pip install -q \
+            --disable-pip-version-check -c ci/oldest-constraints.txt -e '.[test]')
+        touch "$stamp"
+    fi
+    local link="$venv/share/jupyter/labextensions/jupyter-cull-ext"
+    if [ "$(readlink -f "$link" 2>/dev/null)" != "$(readlink -f "$_ci_root/jupyter_cull_ext/labextension")" ]; then
+        (cd "$_ci_root" && "$venv/bin/jupyter" labextension develop --overwrite . >/dev/null)
+    fi
+}
+
 _ci_chromium() {
     [ -x /usr/bin/chromium ] && return 0
     if ! command -v apt-get >/dev/null 2>&1; then
@@ -173,6 +200,7 @@ _ci_venv
 # and uninstalling the old one through that link can remove built files: check both again.
 _ci_frontend_built || { rm -f "$_ci_root/.venv"/.frontend-*; _ci_frontend; }
 _ci_frontend_link
+if [ "${CULL_EXT_INSTALL_OLDEST:-0}" = 1 ]; then _ci_oldest; fi
 _ci_chromium
 _ci_chp
 case ":$PATH:" in *":$_ci_root/.venv/bin:"*) ;; *) export PATH="$_ci_root/.venv/bin:$PATH" ;; esac

@@ -110,6 +110,9 @@ c.SimpleLocalProcessSpawner.home_dir_template = "{self.root}/home/{{username}}"
 c.Spawner.cmd = [{str(BIN / "jupyterhub-singleuser")!r}]
 c.Spawner.args = ["--allow-root", "--ServerApp.ip=127.0.0.1"]
 c.Spawner.start_timeout = 60
+# POST .../server answers 202 at once (start_server polls): by default the hub holds it for up
+# to 10 s, as long as the client's own timeout, and a slow spawn then fails the request.
+c.JupyterHub.tornado_settings = {{"slow_spawn_timeout": 0}}
 c.Spawner.http_timeout = 60
 c.Spawner.environment = {env!r}
 # Proxy traffic must not stand in for activity reports in these tests.

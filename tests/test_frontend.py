@@ -47,6 +47,7 @@ def test_jest_unit_tests() -> None:
     assert re.search(r"Tests:\s+\d+ passed, \d+ total", output), output
 
 
+@pytest.mark.oldest
 def test_labextension_installed_and_enabled() -> None:
     assert (REPO / "jupyter_cull_ext" / "labextension" / "package.json").exists()
     result = subprocess.run(

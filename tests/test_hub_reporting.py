@@ -39,6 +39,7 @@ def hub_last_activity(hub: Hub, name: str) -> datetime:
     return parse(hub.user(name)["servers"][""]["last_activity"])
 
 
+@pytest.mark.oldest
 def test_idle_server_sends_nothing_and_activity_arrives_within_5_s(hub):
     hub.start_server("alice")
     code, status = hub.server_api("GET", "alice", "api/cull/status")

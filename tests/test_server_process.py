@@ -306,6 +306,7 @@ def watch_exit(server: Server, limit: float) -> tuple[float, float]:
 # --- 1. the extension is enabled where the wheel puts it ---------------------------------
 
 
+@pytest.mark.oldest
 def test_extension_list_shows_enabled_and_ok(tmp_path: Path) -> None:
     proc = subprocess.run(
         jupyter_command() + ["server", "extension", "list"],
@@ -426,6 +427,7 @@ def execute_and_disconnect(server: Server, kid: str, code: str) -> float:
         ws.close()
 
 
+@pytest.mark.oldest
 def test_busy_kernel_keeps_server_up_until_it_is_done(launch: Callable) -> None:
     server = launch(
         "--MappingKernelManager.cull_idle_timeout=3",

@@ -105,6 +105,7 @@ def watch_until_exit(lab: Lab, timeout: float) -> list[tuple[float, float]]:
     return readings
 
 
+@pytest.mark.oldest
 def test_countdown_warning_keepalive_and_unattended_stop(
     browser: Any, lab_factory: Any, screenshot_dir: Path, optimize_png: Any
 ) -> None:
