@@ -78,6 +78,7 @@ def exits_at_shown_deadline(server: Server, limit: float) -> None:
     assert gone - deadline <= LATE, (gone - deadline, server.log())
 
 
+@pytest.mark.oldest
 def test_a_silent_job_in_a_closed_terminal_keeps_it_and_the_server(launch: Callable) -> None:
     server = launch("--CullExt.terminal_idle_timeout=3", "--CullExt.server_idle_timeout=3",
                     "--CullExt.warn_before=1")
@@ -195,6 +196,7 @@ def ask_for_input(server: Server, kid: str) -> float:
         ws.close()
 
 
+@pytest.mark.oldest
 def test_an_unanswered_input_prompt_lets_the_server_stop(launch: Callable) -> None:
     server = launch("--CullExt.kernel_idle_timeout=0", "--CullExt.server_idle_timeout=4",
                     "--CullExt.warn_before=1")
