@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import inspect
 
-from .app import CullExt
+from .traits import CullTraits
 from .knobs import standard_knobs
 
 #: Our trait -> the standard knob it is the default for.
@@ -26,7 +26,7 @@ def render() -> str:
         "knob explicitly wins. Durations are whole seconds; 0 turns the timeout off.",
         "",
     ]
-    traits = CullExt.class_own_traits(config=True)
+    traits = CullTraits.class_own_traits(config=True)
     for name in sorted(traits):
         trait = traits[name]
         default = trait.default_value_repr()

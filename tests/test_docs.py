@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from jupyter_cull_ext.app import CullExt
+from jupyter_cull_ext.traits import CullTraits
 from jupyter_cull_ext.traitdocs import render
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
@@ -15,5 +15,5 @@ def test_configuration_reference_is_up_to_date():
 
 
 def test_every_trait_has_help():
-    for name, trait in CullExt.class_own_traits(config=True).items():
+    for name, trait in CullTraits.class_own_traits(config=True).items():
         assert len(trait.help.split()) >= 8, name

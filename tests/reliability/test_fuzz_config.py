@@ -33,12 +33,13 @@ from traitlets import TraitError
 
 from jupyter_cull_ext import knobs, status
 from jupyter_cull_ext.app import MAX_LOG_BACKUPS, CullExt
+from jupyter_cull_ext.traits import CullTraits
 from jupyter_cull_ext.hubenv import ENV_MAX_AGE, ENV_STARTED
 
 MAX_EXAMPLES = 150
 KERNEL_SECTIONS = ("MappingKernelManager", "AsyncMappingKernelManager")
 KNOBS = knobs.standard_knobs(KERNEL_SECTIONS)
-OURS = sorted(CullExt.class_own_traits(config=True))
+OURS = sorted(CullTraits.class_own_traits(config=True))
 #: Every CullExt trait this file knows how to judge; a new trait fails the test below until
 #: its meaning is added to ``check_accepted``.
 JUDGED = {
