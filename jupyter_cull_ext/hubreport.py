@@ -41,6 +41,8 @@ from .knobs import ConfigError
 
 #: How often (seconds) the reporter looks for activity nobody told it about (kernel output).
 CHECK_EVERY = 2.0
+#: The shortest activity interval (seconds) accepted from the environment; 0 is off.
+MIN_INTERVAL = 1.0
 #: Backoff bounds (seconds) after a failed report.
 BACKOFF_START, BACKOFF_MAX = 1.0, 60.0
 #: Seconds a report may take before it counts as failed, so a hub that hangs only delays
@@ -271,8 +273,10 @@ def reporter_from_env(
 
 
 def env_interval(env: dict[str, str]) -> float:
-    """``$JUPYTERHUB_ACTIVITY_INTERVAL`` (seconds; the hub sets it), else 300. A value that
-    is not a number of seconds fails startup, naming it, like an invalid trait."""
+    """``$JUPYTERHUB_ACTIVITY_INTERVAL`` (seconds; the hub sets it), else 300; 0 is off. A
+    value that is not a number of seconds, or is below ``MIN_INTERVAL`` (with 0.01 the
+    reporter would post to the hub many times a second while a kernel is busy), fails
+    startup, naming it, like an invalid trait."""
     raw = (env.get("JUPYTERHUB_ACTIVITY_INTERVAL") or "").strip()
     if not raw:
         return 300.0
@@ -282,4 +286,7 @@ def env_interval(env: dict[str, str]) -> float:
         value = -1.0
     if not 0 <= value < float("inf"):
         raise ConfigError(f"JUPYTERHUB_ACTIVITY_INTERVAL={raw!r} is not a number of seconds")
+    if 0 < value < MIN_INTERVAL:
+        raise ConfigError(f"JUPYTERHUB_ACTIVITY_INTERVAL={raw!r} is below the minimum of "
+                          f"{MIN_INTERVAL:g} s (0 turns reporting off)")
     return value

@@ -4,15 +4,23 @@ Hub operators tell users and admins to ``cat ~/.jupyter-server-log.txt`` to see 
 in a session. repo2docker's start script creates that file (``exec "$@" >>
 ~/.jupyter-server-log.txt 2>&1``); elsewhere nothing does. Here the extension writes it:
 
-- everything the server and its extensions log, one timestamped line per record: the
-  ``ServerApp`` logger (jupyter_server's managers and tornado's loggers all log through it)
-  and each extension app's own logger (``LabApp``, ``CullExt`` ...);
-- masked (``Masker``): tokens, ``Authorization`` headers, cookies and ``_xsrf`` values;
+- everything the server and its extensions log, one timestamped line per record naming the
+  server that wrote it (``server_origin``): the ``ServerApp`` logger (jupyter_server's
+  managers and tornado's loggers all log through it) and each extension app's own logger
+  (``LabApp``, ``CullExt`` ...);
+- masked (``Masker``): tokens, ``Authorization`` headers, cookies, ``_xsrf`` values,
+  passwords in URLs;
 - capped (``ServerLogHandler``): rotated *before* a write would take it past its size, so a
   chatty server can never fill a home quota;
+- shareable: servers writing one file lock it around each write and rotation, and one whose
+  file another rotated away reopens the path instead of rotating (deleting) again;
 - private: created with mode 0600, and narrowed to 0600 if it existed wider;
-- harmless: a home that is read-only or full, or a path that is a directory, costs one line
-  on stderr; the server runs on and culling is not affected;
+- only ours (``open_private``): the home may be written with more rights than its owner
+  has (a root server), so only a regular file of the server's user is written, chmodded or
+  emptied; a symlink, a FIFO (which would also hang the open) or someone else's file there
+  is refused with one line in the server's log, and the server runs without the file;
+- harmless: a home that is read-only or full, or a path that is a directory, costs one line;
+  the server runs on and culling is not affected;
 - once: when the server's log output already goes into the file (repo2docker), nothing is
   added (every line would appear twice); those lines are masked instead, but no size cap
   applies to a file a shell appends to.
@@ -26,18 +34,22 @@ Every decision of ours is also emitted as an event of schema ``SCHEMA_ID``
 ``by: culler`` (or ``user``), which jupyter_server's ``kernel_actions`` event, the same for a
 cull and a user's shutdown, cannot tell.
 
-``Masker``, ``rotation_plan``, ``fit`` and ``rotation_renames`` are pure; the rest does I/O.
+``Masker``, ``rotation_plan``, ``fit``, ``rotation_renames``, ``server_origin`` and
+``refusal`` are pure; the rest does I/O.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import logging
 import os
 import re
+import socket
 import stat
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -51,27 +63,48 @@ MASK = "[secret]"
 MIN_SECRET = 8
 #: After a failed write, do not try to reopen the file more often than this (seconds).
 RETRY_EVERY = 30.0
+#: Seconds to wait for the lock another server holds on the file before writing unlocked.
+LOCK_WAIT = 0.5
+#: Tries to write a line into a file that other servers keep rotating away.
+ATTEMPTS = 5
 
 _NAMES = r"[\w.-]*(?:token|secret|password|passwd|xsrf|api_?key)[\w.-]*"
+#: An optional quote after ``=`` or ``:``, escaped too (JSON inside JSON): it is kept.
+_QUOTE = r"""(?:\\?['"])?"""
 _PATTERNS = (
-    # key=value in URLs, query strings, form bodies and environment dumps:
-    # ?token=…, &_xsrf=…, JUPYTERHUB_API_TOKEN=…, access_token=…
-    re.compile(rf"(?i)(\b{_NAMES}\s*=\s*)([^\s&;,'\"<>]+)"),
-    # the same keys in JSON or a Python dict repr: "token": "…"
+    # Cookie / Set-Cookie: every cookie of the user's session, quoted values included: a
+    # value in quotes (JSON, a dict repr) up to its closing quote, a bare one (a header line,
+    # `Cookie: _xsrf="2|…"`) to the end of the line. First, so that no other pattern has cut
+    # the value (and its escaped quotes) short.
+    re.compile(r"""(?i)(\b(?:set-)?cookie['"]?\s*[:=]\s*(?:(")|(')|(?=[^\s'"\\])))"""
+               r"""((?(2)(?:\\.|[^"\\\r\n])+|(?(3)(?:\\.|[^'\\\r\n])+|[^\r\n]+)))"""),
+    # name=value and name: value, in URLs, query strings, form bodies, environment dumps,
+    # HTTP headers, YAML and dict reprs: ?token=…, &_xsrf=…, JUPYTERHUB_API_TOKEN=…,
+    # GITHUB_TOKEN="…", X-XSRFToken: 2|…, GITHUB_TOKEN: ghp_…, 'token': '…'
+    re.compile(rf"""(?i)(\b{_NAMES}\\?['"]?\s*[=:]\s*{_QUOTE})([^\s&;,'"<>{{}}\\]+)"""),
+    # the same keys in JSON or a Python dict repr, for values with spaces: "password": "a b"
     re.compile(rf"""(?i)(['"]{_NAMES}['"]\s*:\s*['"])([^'"]+)"""),
     # Authorization: token …, 'Authorization': 'Bearer …' (the scheme is kept)
     re.compile(
         r"""(?i)(\b(?:proxy-)?authorization['"]?\s*[:=]\s*['"]?"""
         r"""(?:(?:token|bearer|basic|digest)\s+)?)([^\s'",}]+)"""
     ),
-    # Cookie / Set-Cookie headers: every cookie of the user's session
-    re.compile(r"""(?i)(\b(?:set-)?cookie['"]?\s*[:=]\s*['"]?)([^'"\r\n]+)"""),
     # a bearer credential wherever it appears
     re.compile(r"(?i)(\bbearer\s+)([\w.~+/-]+=*)"),
+    # credentials in a URL, as git and pip log them: https://alice:s3cret@host/ keeps the
+    # user, https://ghp_…@host/ (a token as the user) is masked whole
+    re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://(?:[^\s/?#@:]*:)?)([^\s/?#@]+)(?=@)"),
 )
-#: A word every pattern above needs, under the same case rules: one search for it lets the
-#: common line (no credential in sight) skip the five patterns, a fifth of their cost.
+#: What the patterns above need, under the same case rules: a word of the first five, or
+#: the last one's ``://`` … ``@``. Looking for these first lets the common line (no
+#: credential in sight) skip the patterns, a fifth of their cost.
 _ANY_NAME = re.compile(r"(?i)token|secret|passw|xsrf|api_?key|authorization|cookie|bearer")
+_USERINFO = re.compile(r"://[^\s/?#@]*@")
+
+
+def _may_hold_credentials(text: str) -> bool:
+    return (_ANY_NAME.search(text) is not None
+            or ("@" in text and _USERINFO.search(text) is not None))
 
 
 # --- pure: masking and rotation -------------------------------------------------------------
@@ -93,7 +126,7 @@ class Masker:
     def __call__(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, MASK)
-        return mask_patterns(text) if _ANY_NAME.search(text) else text
+        return mask_patterns(text) if _may_hold_credentials(text) else text
 
 
 def mask_patterns(text: str) -> str:
@@ -130,19 +163,59 @@ def rotation_renames(path: str, backups: int) -> list[tuple[str, str]]:
     return [(names[i - 1], names[i]) for i in range(backups, 0, -1)]
 
 
+def server_origin(env: Mapping[str, str], pid: int | None = None,
+                  host: str | None = None) -> str:
+    """Which server wrote a line, for an admin reading a file that two servers share: the
+    hub's name for it (``alice``, or ``alice:gpu`` for a named server, as the hub's own log
+    names it), outside a hub the host name; then the process id, which tells apart servers
+    of one name (a server started in another's terminal inherits its hub variables)."""
+    user = env.get("JUPYTERHUB_USER", "").strip()
+    name = env.get("JUPYTERHUB_SERVER_NAME", "").strip()
+    if user:
+        who = f"{user}:{name}" if name else user
+    else:
+        who = (host or socket.gethostname()).split(".")[0] or "localhost"
+    who = re.sub(r"[\s\[\]]+", "_", who)  # one word, that cannot end the line's head
+    return f"{who} {os.getpid() if pid is None else pid}"
+
+
+def refusal(st: os.stat_result, uid: int) -> str | None:
+    """Why the log file opened as ``st`` must not be written by a server running as ``uid``
+    (None: it may). Only a file of the server's user: anything else at the path was put
+    there by someone else, and writing, chmodding or emptying it would be done with the
+    server's rights. A character device (``/dev/full``) is written as it is, never rotated."""
+    if stat.S_ISFIFO(st.st_mode):
+        return "it is a named pipe, not a regular file"
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISCHR(st.st_mode)):
+        return "it is not a regular file"
+    if st.st_uid != uid:
+        return f"it belongs to uid {st.st_uid}, not to this server's user (uid {uid})"
+    if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+        return f"it has {st.st_nlink} hard links (another name may be someone else's file)"
+    return None
+
+
 # --- I/O: the file --------------------------------------------------------------------------
 
 
 class LineFormatter(logging.Formatter):
-    """``[W 2026-01-01 12:00:00.123+00:00 ServerApp] message``: jupyter_server's layout with
-    the date and the UTC offset, since the file outlives the terminal it was read in."""
+    """``[W 2026-01-01 12:00:00.123+00:00 alice:gpu 4711 ServerApp] message``:
+    jupyter_server's layout with the date and the UTC offset, since the file outlives the
+    terminal it was read in, and the server that wrote it (``server_origin``). The message
+    and its traceback are masked; the head holds nothing secret."""
 
-    def __init__(self) -> None:
-        super().__init__("[%(levelname)1.1s %(asctime)s %(name)s] %(message)s")
+    def __init__(self, origin: str, masker: Masker) -> None:
+        super().__init__("%(message)s")
+        self.origin, self.masker = origin, masker
 
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        when = datetime.fromtimestamp(record.created).astimezone()
-        return when.isoformat(sep=" ", timespec="milliseconds")
+    def format(self, record: logging.LogRecord) -> str:
+        body = self.masker(super().format(record))
+        return self.head(record.levelname, record.name, record.created) + body
+
+    def head(self, level: str, name: str, created: float) -> str:
+        when = datetime.fromtimestamp(created).astimezone()
+        return f"[{level[:1]} {when.isoformat(sep=' ', timespec='milliseconds')} " \
+               f"{self.origin} {name}] "
 
 
 class MaskingFormatter(logging.Formatter):
@@ -165,47 +238,119 @@ def warn_stderr(message: str) -> None:
         pass
 
 
+class UnsafeLogFile(OSError):
+    """Something other than a file of the server's user is at the log path."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+#: Never through a symlink (the last component), never waiting for a FIFO's reader, never
+#: making a terminal the controlling one.
+OPEN_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
+              | os.O_NONBLOCK | os.O_NOCTTY)
+
+
 def open_private(path: str) -> int:
-    """Open ``path`` for appending, created with mode 0600."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    """Open ``path`` for appending, created with mode 0600; only a file of the server's user
+    (``refusal``), else UnsafeLogFile, with nothing written, chmodded or truncated."""
     try:
-        narrow(fd)
+        fd = os.open(path, OPEN_FLAGS, 0o600)
+    except OSError as e:
+        # ELOOP: a symlink (O_NOFOLLOW); ENXIO: a FIFO nobody reads (O_NONBLOCK)
+        if e.errno in (errno.ELOOP, errno.ENXIO):
+            try:
+                mode = os.lstat(path).st_mode
+            except OSError:
+                raise e from None
+            if stat.S_ISLNK(mode):
+                raise UnsafeLogFile(e.errno, "it is a symbolic link; not following it",
+                                    path) from None
+            if stat.S_ISFIFO(mode):
+                raise UnsafeLogFile(e.errno, "it is a named pipe, not a regular file",
+                                    path) from None
+        raise
+    try:
+        st = os.fstat(fd)
+        reason = refusal(st, os.geteuid())
+        if reason:
+            raise UnsafeLogFile(errno.EPERM, reason, path)
+        os.set_blocking(fd, True)
+        narrow(fd, st)
     except OSError:
         os.close(fd)
         raise
     return fd
 
 
-def narrow(fd: int) -> None:
+def narrow(fd: int, st: os.stat_result | None = None) -> None:
     """Make a regular file private. The mode given to open() applies only to a file it
     creates; this one may predate us (repo2docker's start script creates it with the umask,
     usually 0644), and it records what the user did, with paths and names: only its owner
-    should read it. Devices and pipes are left alone."""
-    st = os.fstat(fd)
+    should read it. Devices are left alone."""
+    st = st or os.fstat(fd)
     if stat.S_ISREG(st.st_mode) and st.st_mode & 0o077:
         os.fchmod(fd, 0o600)
 
 
+def lock(fd: int) -> bool:
+    """Take the exclusive lock every server writing this file takes around each write and
+    rotation; False if it could not be had within ``LOCK_WAIT`` seconds (the write goes
+    ahead unlocked: a stuck process must not stall this server's logging) or the
+    filesystem has no locks."""
+    deadline, pause = None, 0.0005
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            now = time.monotonic()
+            deadline = deadline or now + LOCK_WAIT
+            if now >= deadline:
+                return False
+            time.sleep(pause)
+            pause = min(pause * 2, 0.02)
+        except OSError:  # ENOLCK (NFS without a lock manager) and the like
+            return False
+
+
+def unlock(fd: int) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    except OSError:
+        pass
+
+
 class ServerLogHandler(logging.Handler):
     """Appends masked, timestamped lines to a size-capped file, rotating before the cap.
+
+    Several servers may write one file (named servers sharing a home, a server started in
+    another's terminal): each write and rotation holds the file's lock, and a server whose
+    file was rotated away by another reopens the path instead of writing, renaming or
+    emptying the old one.
 
     It never raises into the server: a failure is reported once on stderr, the lines that
     could not be written are counted (and the count written once writing works again), and
     reopening is retried at most every ``RETRY_EVERY`` seconds.
     """
 
-    def __init__(self, path: str, max_bytes: int, backups: int, masker: Masker):
+    def __init__(self, path: str, max_bytes: int, backups: int, masker: Masker,
+                 origin: str | None = None):
         super().__init__()
         self.path, self.max_bytes, self.backups, self.masker = path, max_bytes, backups, masker
-        self.setFormatter(LineFormatter())
+        self.formatter: LineFormatter = LineFormatter(
+            server_origin(os.environ) if origin is None else origin, masker)
         self.fd: int | None = None
+        self.regular = False
+        self._reopen = False
         self.lost = 0
         self.reported = False
         self._retry_at = 0.0
 
     def open(self) -> None:
-        """Open the file now; raises OSError."""
+        """Open the file now; raises OSError (UnsafeLogFile: not a file of ours)."""
         self.fd = open_private(self.path)
+        self.regular = stat.S_ISREG(os.fstat(self.fd).st_mode)
 
     def close(self) -> None:
         self.acquire()
@@ -222,8 +367,7 @@ class ServerLogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            line = self.masker(self.format(record))
-            self.write((line + "\n").encode("utf-8", "replace"))
+            self.write((self.format(record) + "\n").encode("utf-8", "replace"))
         except Exception as e:
             self.failed(e)
 
@@ -233,35 +377,70 @@ class ServerLogHandler(logging.Handler):
                 raise OSError(f"not writing to {self.path} (failed before)")
             self.open()
         if self.lost:
-            now = datetime.now().astimezone().isoformat(sep=" ", timespec="milliseconds")
-            self._append(f"[W {now} CullExt] {self.lost} log line(s) could not be written "
-                         "to this file.\n".encode())
+            head = self.formatter.head("WARNING", "CullExt", time.time())
+            self._append(f"{head}{self.lost} log line(s) could not be written to this "
+                         "file.\n".encode())
             self.lost = 0
         self._append(data)
 
     def _append(self, data: bytes) -> None:
-        st = os.fstat(self.fd)
-        if st.st_nlink == 0:  # deleted under us (``rm ~/.jupyter-server-log.txt``): recreate
-            self._close_fd()
-            self.open()
-            st = os.fstat(self.fd)
-        if stat.S_ISREG(st.st_mode):
+        def append(st: os.stat_result) -> bool:
             rotate, length = rotation_plan(st.st_size, len(data), self.max_bytes)
             if rotate:
-                self.rotate()
-            data = fit(data, length)
+                self._rotate_held()
+                return False  # again, into the new (or emptied) file
+            self._write_all(fit(data, length))
+            return True
+
+        for _ in range(ATTEMPTS):
+            if self.fd is None:
+                self.open()
+            if not self.regular:  # a device: no size, nothing to rotate
+                self._write_all(data)
+                return
+            if self._under_lock(append):
+                return
+        raise OSError(f"{self.path} kept being replaced while writing to it")
+
+    def _write_all(self, data: bytes) -> None:
         while data:
             data = data[os.write(self.fd, data):]
 
     def rotate(self) -> None:
+        """Rotate the file now; if another server already has (the file open is no longer
+        the one at the path), only reopen."""
+        if self.fd is None:
+            self.open()
+        if self.regular:
+            self._under_lock(lambda st: self._rotate_held() or False)
+
+    def _under_lock(self, action: Callable[[os.stat_result], bool]) -> bool:
+        """``action(status)`` holding the file's lock, if the file open is still the one at
+        the path; one that is not (renamed away by another server's rotation, deleted,
+        replaced) is closed instead, to be reopened. What ``action`` returned, else False."""
+        fd = self.fd
+        held = lock(fd)
+        self._reopen = False
+        try:
+            st = os.fstat(fd)
+            if not same_inode(st, self.path):
+                self._reopen = True
+                return False
+            return action(st)
+        finally:
+            if held:
+                unlock(fd)  # explicitly: a forked child may share the open file
+            if self._reopen:
+                self._close_fd()
+
+    def _rotate_held(self) -> None:
         if not self.backups:
             os.ftruncate(self.fd, 0)
             return
-        self._close_fd()
+        self._reopen = True  # the path names another file (or none) from here on
         for src, dst in rotation_renames(self.path, self.backups):
             if os.path.lexists(src):
                 os.replace(src, dst)
-        self.open()
 
     def failed(self, error: Exception) -> None:
         self.lost += 1
@@ -274,12 +453,34 @@ class ServerLogHandler(logging.Handler):
 
 
 def same_file(fd: int, path: str) -> bool:
-    """Whether open file ``fd`` is the file at ``path``."""
+    """Whether open file ``fd`` is the file at ``path`` (symlinks followed)."""
     try:
-        a, b = os.fstat(fd), os.stat(path)
+        return same_inode(os.fstat(fd), path, follow_symlinks=True)
     except OSError:
         return False
-    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def same_inode(st: os.stat_result, path: str, follow_symlinks: bool = False) -> bool:
+    """Whether ``st`` is the status of the file at ``path`` (by default: the path itself,
+    not a symlink's target)."""
+    try:
+        at = os.stat(path, follow_symlinks=follow_symlinks)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == (at.st_dev, at.st_ino)
+
+
+def narrow_mirror(fd: int, path: str) -> None:
+    """``narrow`` the file a shell redirection created (with the umask) for the server's
+    output, through the server's own descriptor, and only if ``path`` itself is that file
+    and ours: never through a symlink, never someone else's file."""
+    try:
+        st = os.fstat(fd)
+        if (stat.S_ISREG(st.st_mode) and refusal(st, os.geteuid()) is None
+                and same_inode(st, path)):
+            narrow(fd, st)
+    except OSError:
+        pass
 
 
 def stream_fd(handler: logging.Handler) -> int | None:
@@ -345,12 +546,10 @@ def start(path: str, max_bytes: int, backups: int, serverapp: Any, log: Any) -> 
     path = os.path.abspath(os.path.expanduser(path))
     loggers = [serverapp.log, log]
     writers = [h for lg in loggers for h in lg.handlers if stream_fd(h) is not None]
-    if any(same_file(stream_fd(h), path) for h in writers):
+    mirror = next((fd for fd in map(stream_fd, writers) if same_file(fd, path)), None)
+    if mirror is not None:
         server_log = ServerLog(path, None, masker, mirrored=True)
-        try:
-            os.chmod(path, 0o600)  # see narrow(): it was created by a shell redirection
-        except OSError:
-            pass
+        narrow_mirror(mirror, path)
         server_log.cover(loggers)
         log.info("jupyter_cull_ext: the server's output already goes to %s; not writing it "
                  "there a second time (lines are masked; no size cap applies).", path)
@@ -360,7 +559,8 @@ def start(path: str, max_bytes: int, backups: int, serverapp: Any, log: Any) -> 
     try:
         handler.open()
     except OSError as e:
-        handler.failed(e)
+        log.warning("jupyter_cull_ext: cannot write the server log %s: %s; the server runs "
+                    "on without it (culling is not affected).", path, e)
         return ServerLog(path, None, masker)
     server_log = ServerLog(path, handler, masker)
     server_log.cover(loggers)

@@ -4,20 +4,43 @@
 #                               "demo") with the max-age companion; config in demo/
 #   bash scripts/demo.sh lab    a single JupyterLab, no hub
 #   PORT=8888            port on 127.0.0.1 (hub: 8000)
-#   DEMO_DIR=/tmp/jupyter-cull-demo   notebook root directory
+#   DEMO_DIR=...         the demo's directory (hub: its database, cookie secret and the
+#                        users' homes; lab: the notebook root). Default: a fresh private
+#                        one (mktemp -d, mode 0700) per run. One you give must be yours and
+#                        not writable by others; it is created with mode 0700 if missing.
 #   TOKEN=...            login token (default: a fresh random one)
 # Hub only, optional (whole seconds; the defaults are the timeouts described below):
 #   DEMO_KERNEL_IDLE=120 DEMO_SERVER_IDLE=300 DEMO_WARN_BEFORE=60
 #   DEMO_MAX_AGE=900 DEMO_SHORT_MAX_AGE=300   (read by demo/jupyterhub_config.py)
 set -euo pipefail
+
+# DEMO_DIR, made safe to keep secrets in: never a predictable path another local user could
+# have created first (a shared /tmp), and never someone else's or a group-writable directory.
+private_dir() {
+    if [ -z "${DEMO_DIR:-}" ]; then
+        DEMO_DIR="$(mktemp -d "${TMPDIR:-/tmp}/jupyter-cull-demo.XXXXXXXX")"
+    elif [ ! -e "$DEMO_DIR" ] && [ ! -L "$DEMO_DIR" ]; then
+        mkdir -p -m 0700 "$DEMO_DIR"
+    fi
+    if [ ! -d "$DEMO_DIR" ] || [ ! -O "$DEMO_DIR" ]; then
+        echo "DEMO_DIR=$DEMO_DIR is not a directory of yours; choose another" >&2
+        return 1
+    fi
+    if [ -n "$(find "$DEMO_DIR/" -maxdepth 0 -perm /022)" ]; then
+        echo "DEMO_DIR=$DEMO_DIR is writable by other users; choose a private directory" >&2
+        return 1
+    fi
+    DEMO_DIR="$(cd "$DEMO_DIR" && pwd -P)"
+    export DEMO_DIR
+}
+
+private_dir  # before the cd below: a relative DEMO_DIR is relative to where you are
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/install.sh
 source scripts/install.sh
 
 if [ "${1:-hub}" = "hub" ]; then
     export PORT="${PORT:-8000}"
-    export DEMO_DIR="${DEMO_DIR:-/tmp/jupyter-cull-hub-demo}"
-    mkdir -p "$DEMO_DIR"
     command -v configurable-http-proxy >/dev/null || {
         echo "configurable-http-proxy is missing (npm install -g configurable-http-proxy)" >&2
         exit 1; }
@@ -50,11 +73,9 @@ MSG
 fi
 
 PORT="${PORT:-8888}"
-DEMO_DIR="${DEMO_DIR:-/tmp/jupyter-cull-demo}"
 TOKEN="${TOKEN:-$(.venv/bin/python -c 'import secrets; print(secrets.token_hex(24))')}"
 BASE="http://127.0.0.1:$PORT"
 
-mkdir -p "$DEMO_DIR"
 cat > "$DEMO_DIR/README.md" <<'MD'
 # jupyter-cull-ext demo
 

@@ -49,6 +49,7 @@ from jupyter_cull_ext.serverlog import (
     mask_patterns,
     rotation_plan,
     rotation_renames,
+    server_origin,
 )
 
 LOG_NAME = ".jupyter-server-log.txt"
@@ -72,10 +73,44 @@ def mode(path: Path) -> int:
     f"headers {{'Authorization': 'token {SECRET}', 'Host': 'localhost'}}",
     f"Cookie: _xsrf=2|abc; jupyterhub-session-id={SECRET}",
     f'body {{"token": "{SECRET}", "name": "x"}}',
+    # headers as a proxy or a debugging extension logs them
+    f"X-XSRFToken: 2|abcdef|{SECRET}|1767225600",
+    f"x-xsrftoken:2|abcdef|{SECRET}",
+    # a JSON dump of request headers (jupyter_server logs a few after a 5xx; an extension
+    # or a debugging hook may dump them all)
+    json.dumps({"Host": "hub.example.org", "X-Xsrftoken": f"2|ab|{SECRET}|1767225600",
+                "Cookie": f"_xsrf=2|ab|{SECRET}; jupyterhub-session-id=cafe"}, indent=2),
+    json.dumps({"Cookie": f'_xsrf="2|ab|{SECRET}|1767225600"'}),  # escaped quotes
+    # NAME: value, quoted values, as `env`, YAML and shells write them
+    f"GITHUB_TOKEN: ghp_{SECRET}",
+    f"  github_token: '{SECRET}'",
+    f'export GITHUB_TOKEN="{SECRET}"',
+    f"--ServerApp.token='{SECRET}'",
+    json.dumps({"argv": f'--IdentityProvider.token="{SECRET}"'}),
+    # quoted cookie values: the whole value, not just up to the quote
+    f'Cookie: _xsrf="2|abcdef|{SECRET}|1767225600"; jupyterhub-session-id=cafe',
+    f"Set-Cookie: _xsrf=\"2|{SECRET}\"; Path=/; SameSite=Lax",
+    f"""headers {{'Cookie': '_xsrf="2|{SECRET}"', 'Host': 'localhost'}}""",
+    # credentials in URLs, as jupyterlab-git and pip log them
+    f"git push https://alice:{SECRET}@github.com/alice/repo.git",
+    f"Collecting pkg from git+https://ghp_{SECRET}@github.com/org/pkg.git",
+    f"Looking in indexes: https://__token__:{SECRET}@pypi.example.org/simple",
 ])
 def test_credentials_are_masked(line):
     masked = Masker()(line)
     assert SECRET not in masked and MASK in masked, masked
+
+
+@pytest.mark.parametrize("line, masked", [
+    (f"X-XSRFToken: 2|abcdef|{SECRET}", "X-XSRFToken: [secret]"),
+    (f"GITHUB_TOKEN: ghp_{SECRET}", "GITHUB_TOKEN: [secret]"),
+    (f'Cookie: _xsrf="2|{SECRET}"', "Cookie: [secret]"),
+    (f'export GITHUB_TOKEN="{SECRET}"', 'export GITHUB_TOKEN="[secret]"'),
+    (f"https://alice:{SECRET}@host/x", "https://alice:[secret]@host/x"),
+    (f'"X-Xsrftoken": "2|{SECRET}",', '"X-Xsrftoken": "[secret]",'),
+])
+def test_masking_keeps_the_name_and_the_shape(line, masked):
+    assert Masker()(line) == masked
 
 
 def test_literal_secrets_are_masked_wherever_they_appear():
@@ -90,24 +125,46 @@ def test_ordinary_lines_are_left_alone():
         "Writing Jupyter server cookie secret to /home/jovyan/.local/share/jupyter/runtime",
         "200 GET /api/kernels?no_track_activity=1 (127.0.0.1) 1.2ms",
         "http://127.0.0.1:8888/lab?token=[secret]",
+        "Jupyter Server 2.21.1 is running at: http://127.0.0.1:8888/lab",
+        "302 GET /hub/user/alice@example.org/lab (alice@10.0.0.7) 1.20ms",
+        "Cloning https://github.com/jupyter/notebook.git into notebook",
+        "[Errno 2] No such file: '/home/alice/.local/share/jupyter/runtime/kernel-1.json'",
     ]:
         assert Masker()(line) == line
 
 
 _WORDS = ["token", "ToKeN", "secret", "passwd", "PASSWORD", "_xsrf", "api_key", "apikey",
           "Authorization", "proxy-authorization", "Set-Cookie", "cookie", "Bearer", "ſecret",
-          "=", ": ", "'", '"', " ", "&", "abc123", "K", "İ", "ß"]
+          "X-XSRFToken", "GITHUB_TOKEN", "https://", "git+ssh://", "://", "alice", "@", ":",
+          "=", ": ", "'", '"', "\\", '\\"', " ", "\n", "&", "|", "/", "?", "#",
+          "abc123", "K", "İ", "ß"]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(st.lists(st.one_of(st.sampled_from(_WORDS), st.text(max_size=6)), max_size=12))
 @example(["ſecret", "=", "abc123"])
 @example(["bearer", " ", "abc123"])
+@example(["X-XSRFToken", ": ", "abc123"])
+@example(["https://", "alice", ":", "abc123", "@", "host"])
+@example(["HTTPS://", "ſecret", "@", "host"])
+@example(["cookie", ": ", '"', "abc123", '\\"', "abc123", '"'])
 def test_the_quick_check_never_changes_what_is_masked(parts):
     """Lines with no credential word skip the patterns: the result must be the same as
     running every pattern."""
     line = "".join(parts)
     assert Masker()(line) == mask_patterns(line)
+
+
+# --- which server wrote a line ---------------------------------------------------------
+
+
+def test_a_line_names_its_server_as_the_hub_does_and_its_process():
+    hub = {"JUPYTERHUB_USER": "alice", "JUPYTERHUB_SERVER_NAME": ""}
+    assert server_origin(hub, pid=7, host="x") == "alice 7"
+    assert server_origin({**hub, "JUPYTERHUB_SERVER_NAME": "gpu"}, pid=7) == "alice:gpu 7"
+    assert server_origin({}, pid=4711, host="login01.cluster.example.org") == "login01 4711"
+    # one word: the head of a line is "[L date time origin pid logger]"
+    assert server_origin({"JUPYTERHUB_USER": "a b]"}, pid=1) == "a_b_ 1"
 
 
 # --- rotation ----------------------------------------------------------------------------
@@ -293,7 +350,8 @@ async def test_the_file_is_private_and_shows_the_server_start(jp_serverapp, jp_h
     assert mode(path) == 0o600
     text = server_log()
     assert f"jupyter_cull_ext: writing the server log to {path}" in text
-    assert re.search(r"^\[I \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d ServerApp\] "
+    assert re.search(rf"^\[I \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{{3}}[+-]\d\d:\d\d "
+                     rf"{re.escape(server_origin(os.environ))} ServerApp\] "
                      r"jupyter_cull_ext \| extension was successfully loaded", text, re.M), text
     assert "jupyter_cull_ext: kernels idle" in text  # the effective settings, at start
 
