@@ -48,7 +48,11 @@ WARN_BEFORE = seconds("DEMO_WARN_BEFORE", 60)  # and warns a minute before
 MAX_AGE = seconds("DEMO_MAX_AGE", 15 * 60)  # every server stops after 15 minutes
 SHORT_MAX_AGE = seconds("DEMO_SHORT_MAX_AGE", 5 * 60)  # 5 for the "short" group
 
-here = Path(os.environ.get("DEMO_DIR", "/tmp/jupyter-cull-hub-demo"))
+if not os.environ.get("DEMO_DIR"):
+    # A predictable /tmp path could be pre-created by another local user; scripts/demo.sh
+    # makes a fresh private directory (mktemp -d, 0700) and passes it here.
+    raise SystemExit("DEMO_DIR is not set: start the demo with scripts/demo.sh")
+here = Path(os.environ["DEMO_DIR"])
 bin_dir = Path(sys.executable).parent
 
 c.JupyterHub.ip = "127.0.0.1"

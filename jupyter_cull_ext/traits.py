@@ -111,8 +111,12 @@ class CullTraits(Configurable):
         File that gets everything the server and its extensions log, timestamped, with
         tokens and other secrets masked, including one line per culling decision with its
         reason: where hub users and admins look. `~` is the server's $HOME. Created with
-        mode 0600; empty disables it. When the server's own output already goes to this file
-        (repo2docker's start script), nothing is added.""").tag(config=True)
+        mode 0600; empty disables it. Only a regular file owned by the server's user is
+        written: a symlink, FIFO or someone else's file there is left alone (said once in
+        the log) and the server runs without it. Each line names the server (hub user and
+        server name, or host) and pid, so servers sharing a home can share the file safely.
+        When the server's own output already goes to this file (repo2docker's start script),
+        nothing is added.""").tag(config=True)
     server_log_max_bytes = Int(2 * 1024 * 1024, help="""
         Size in bytes the server log file never exceeds (at least 1024): before a line would
         take it past this, it becomes <file>.1 and a new file is started. There is no
