@@ -5,7 +5,7 @@ widget) or reports something (the hub reporter, the hub companion) asks this mod
 user is shown is what happens. It is pure: no I/O and no clock. The caller gathers the facts
 (including ``now``) from the live server and passes them in; tests pass in whatever they like.
 
-Rules (see DESIGN.md, "Deadlines"):
+Rules (docs/design.md has the whole flow and the invariants):
 
 - kernel: ``last_activity + timeout``; no deadline while busy (unless ``cull_busy``) or
   connected (unless ``cull_connected``), the protection named in ``protected_by``; a dead

@@ -1,4 +1,4 @@
-"""Each row of the activity table (DESIGN.md): what counts, and what never does.
+"""Each row of the activity table (docs/operator.md, "What counts as activity"): what counts, and what never does.
 
 The observable is the status document's ``server.last_activity`` and
 ``last_activity_source``: the same value jupyter_server's ``/api/status``, its idle check and
