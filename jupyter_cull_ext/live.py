@@ -12,9 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import policy
+from . import policy, timeutil
 from .activity import ActivityTracker, shifted
 from .knobs import ConfigError, seconds
+
+#: Seconds between warnings about the same unreadable kernel, terminal or process.
+UNREADABLE_EVERY = 600
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,9 @@ class LiveServer:
         # Terminals being culled: name -> (the terminal, its last activity when culled).
         self._dying: dict[str, tuple[Any, datetime]] = {}
         self._bad_specs: set[str] = set()
+        self._unreadable: dict[str, datetime] = {}  # what -> when last warned about
+        #: Set when kernels run on a gateway (``gateway.GatewayWatcher``).
+        self.gateway: Any = None
         tracker.clock.listeners.append(self._clock_jumped)
 
     @property
@@ -96,23 +102,54 @@ class LiveServer:
             if kernel is None:
                 continue
             try:
-                model = km.kernel_model(kid)
+                item = self._kernel(kid, kernel, now, default_timeout)
+            except Exception as e:
+                self.unreadable(f"kernel {kid}", e, now)
+                continue
+            if item is None:
+                continue
+            if item.known:
+                self.tracker.record(policy.KERNEL, item.last_activity, notify=False)
+                if item.execution_state == "busy":
+                    self.tracker.record(policy.BUSY_KERNEL, now, notify=False)
+            kernels.append(item)
+        return kernels
+
+    def _kernel(self, kid: str, kernel: Any, now: datetime,
+                default_timeout: int) -> policy.Kernel | None:
+        """One kernel's facts; None while it is still starting."""
+        known = True
+        if self.gateway is not None:
+            # Remote: the gateway's facts, as jupyter_server's last listing stored them.
+            connections = self.kernel_manager._kernel_connections.get(kid, 0)
+            known = self.gateway.known(kid, now)
+        else:
+            try:
+                model = self.kernel_manager.kernel_model(kid)
             except Exception:
                 # Registered by jupyter_client but not stamped by jupyter_server yet (still
-                # starting): left out, as jupyter_server's own list_kernels does, so one
-                # kernel never makes every decision fail.
+                # starting): left out, as jupyter_server's own list_kernels does.
                 self.log.debug("Kernel %s not described yet", kid, exc_info=True)
-                continue
-            state = getattr(kernel, "execution_state", "starting")
-            last = getattr(kernel, "last_activity", now)
-            self.tracker.record(policy.KERNEL, last, notify=False)
-            if state == "busy":
-                self.tracker.record(policy.BUSY_KERNEL, now, notify=False)
-            kernels.append(policy.Kernel(
-                id=kid, name=kernel.kernel_name, execution_state=state,
-                connections=model.get("connections", 0), last_activity=last,
-                timeout=self._kernel_timeout(kernel, default_timeout)))
-        return kernels
+                return None
+            connections = model.get("connections", 0)
+        state = getattr(kernel, "execution_state", "starting")
+        last = getattr(kernel, "last_activity", now)
+        if not isinstance(last, datetime) or last.tzinfo is None:
+            raise TypeError(f"last_activity is {last!r}, not a time with a timezone")
+        return policy.Kernel(
+            id=kid, name=kernel.kernel_name, execution_state=str(state),
+            connections=int(connections), last_activity=last,
+            timeout=self._kernel_timeout(kernel, default_timeout), known=known)
+
+    def unreadable(self, what: str, e: Exception, now: datetime) -> None:
+        """Leave out one kernel, terminal or process whose facts cannot be read (the rest
+        are decided on as usual), saying so at most once per ``UNREADABLE_EVERY``."""
+        last = self._unreadable.get(what)
+        if last is None or (now - last).total_seconds() >= UNREADABLE_EVERY:
+            self._unreadable[what] = now
+            self.log.warning("Cannot read the facts of %s (%s: %s); leaving it out of "
+                             "culling decisions (said at most every %s).", what,
+                             type(e).__name__, e, timeutil.span(UNREADABLE_EVERY))
 
     def _terminals(self, now: datetime) -> list[policy.Terminal]:
         tm = self.terminal_manager

@@ -27,7 +27,10 @@ At start (``install_at_start``), once every extension has loaded:
 
 Private state we read but do not change: ``MappingKernelManager._kernels`` (a kernel's
 ``execution_state``, ``last_activity``, ``kernel_spec``; ``live.py``) and a terminal's
-``ptyproc`` (``enforce.py``: whether a kill took).
+``ptyproc`` (``enforce.py``: whether a kill took). With a gateway (``gateway.py``): we call
+``GatewayMappingKernelManager.list_kernels`` on our own schedule (it refreshes each remote
+kernel's ``execution_state`` and ``last_activity`` and forgets kernels the gateway culled) and
+read ``_kernel_connections``, where it stores each one's connections.
 """
 
 from __future__ import annotations

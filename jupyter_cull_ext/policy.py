@@ -14,6 +14,8 @@ Rules (see DESIGN.md, "Deadlines"):
 - server idle: latest counted activity + server timeout. A busy kernel is activity *now*, so
   there is no idle deadline while one is busy. An idle kernel does not hold the server up.
 - max age: ``started + max_age``; keep-alive cannot move it.
+- a kernel whose facts are unknown (``Kernel.known``, e.g. a gateway out of reach) has no
+  deadline and holds the server up like a busy one: don't know, don't cull.
 - the server deadline is the earlier of idle and max age; a warning is due ``warn_before``
   earlier.
 """
@@ -33,6 +35,8 @@ TERMINAL = "terminal"
 USER_API = "user_api"
 PRESENCE = "presence"
 KEEPALIVE = "keepalive"
+#: A kernel whose facts cannot be read now (a gateway out of reach): see ``unknown``.
+UNKNOWN_KERNEL = "unknown_kernel"
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ class Kernel:
     connections: int
     last_activity: datetime
     timeout: float  # effective: the kernelspec's metadata.cull_idle_timeout or the global one
+    known: bool = True  # False: its facts are stale or unreadable (e.g. a gateway down)
 
 
 @dataclass(frozen=True)
@@ -169,6 +174,8 @@ def active_keepalive(facts: Facts) -> datetime | None:
 
 def decide_kernel(kernel: Kernel, settings: Settings, facts: Facts) -> KernelDecision:
     """Deadline of one kernel."""
+    if not kernel.known:
+        return KernelDecision(kernel, None, None, "unknown")
     if kernel.execution_state == "dead":
         return KernelDecision(kernel, facts.now, "dead", None)
     if kernel.timeout <= 0:
@@ -212,11 +219,19 @@ def busy(facts: Facts) -> bool:
     return any(k.execution_state == "busy" for k in facts.kernels)
 
 
+def unknown(facts: Facts) -> bool:
+    """Whether a kernel's facts are unknown: don't know, don't cull. It may be working, so
+    it holds the server up like a busy kernel (max age still applies)."""
+    return any(not k.known for k in facts.kernels)
+
+
 def last_activity(facts: Facts) -> tuple[datetime, str]:
-    """What the server reports as its last activity: a busy kernel or an active keep-alive
-    is activity *now*; otherwise the latest past activity."""
+    """What the server reports as its last activity: a busy kernel, a kernel whose facts
+    are unknown or an active keep-alive is activity *now*; otherwise the latest past one."""
     if busy(facts):
         return facts.now, BUSY_KERNEL
+    if unknown(facts):
+        return facts.now, UNKNOWN_KERNEL
     if active_keepalive(facts) is not None:
         return facts.now, KEEPALIVE
     return latest_activity(facts)
@@ -228,6 +243,8 @@ def decide_server(settings: Settings, facts: Facts) -> ServerDecision:
     idle_deadline, protected_by = None, None
     if busy(facts):
         when, source, protected_by = facts.now, BUSY_KERNEL, BUSY_KERNEL
+    elif unknown(facts):
+        when, source, protected_by = facts.now, UNKNOWN_KERNEL, UNKNOWN_KERNEL
     elif settings.server_timeout > 0:
         idle_deadline, protected_by = _hold(
             when + _seconds(settings.server_timeout), active_keepalive(facts)
@@ -263,7 +280,7 @@ def decide(facts: Facts, settings: Settings) -> Decision:
 # --- presentation helpers (pure) ---------------------------------------------------------
 
 
-def document(decision: Decision, hub: dict | None = None) -> dict:
+def document(decision: Decision, hub: dict | None = None, gateway: dict | None = None) -> dict:
     """The status document of ``GET api/cull/status`` (see DESIGN.md, "Status contract")."""
     s, cfg = decision.server, decision.settings
     return {
@@ -315,4 +332,5 @@ def document(decision: Decision, hub: dict | None = None) -> dict:
             "terminal_timeout": cfg.terminal_timeout,
         },
         "hub": hub if hub is not None else {"reporting": False},
+        "gateway": gateway,  # None when kernels are local (gateway.GatewayWatcher.status)
     }
