@@ -148,10 +148,8 @@ class GatewayWatcher:
 
 
 def describe(e: BaseException) -> str:
-    """A failure in a few words, for the log and the status (never a URL with a token)."""
+    """A failure in a line, for the log and the status (tornado's HTTPError says
+    ``HTTP 503: Service Unavailable (...)``)."""
     if isinstance(e, asyncio.TimeoutError):
         return f"no answer within {TIMEOUT:g} s"
-    status = getattr(e, "status_code", None)
-    text = getattr(e, "log_message", None) or str(e) or type(e).__name__
-    text = text.split("\n", 1)[0][:200]
-    return f"HTTP {status}: {text}" if status else text
+    return (str(e) or type(e).__name__).split("\n", 1)[0][:300]

@@ -8,11 +8,14 @@ server (its kernels are "unknown"), says so once, and once more when it is back.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import re
 import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -31,6 +34,8 @@ from test_server_process import (  # noqa: F401 (launch is a fixture)
     wall,
     watch_exit,
 )
+
+from jupyter_cull_ext import policy
 
 
 class Gateway:
@@ -210,7 +215,8 @@ def test_busy_remote_kernel_keeps_server_up_until_done(gateway, launch) -> None:
     assert kid not in gw.kernel_ids(), "the server stopped without stopping its remote kernel"
 
 
-def test_stalled_gateway_culls_nothing_and_recovers(gateway, launch) -> None:
+@pytest.mark.parametrize("fault", ["stalled", "killed"])
+def test_gateway_outage_culls_and_stops_nothing_until_back(gateway, launch, fault) -> None:
     gw = gateway()
     server = launch(f"--GatewayClient.url={gw.url}", "--CullExt.kernel_idle_timeout=8",
                     "--CullExt.server_idle_timeout=10")
@@ -219,25 +225,32 @@ def test_stalled_gateway_culls_nothing_and_recovers(gateway, launch) -> None:
     kernel_deadline = wall(kernel_entry(status, kid)["deadline"])
     server_deadline = wall(status["server"]["deadline"])
 
-    gw.proc.send_signal(signal.SIGSTOP)  # hangs every request, like an overloaded gateway
+    if fault == "stalled":
+        gw.proc.send_signal(signal.SIGSTOP)  # hangs every request, like an overloaded one
+    else:
+        gw.stop(signal.SIGKILL)  # its kernel dies with it (or is killed by stop())
     try:
-        status = wait_until("seen as unknown", lambda: (
+        status = wait_until("seen unreachable", lambda: (
             s := server.status())["gateway"]["reachable"] is False and s, 10)
         k = kernel_entry(status, kid)
         assert k["protected_by"] == "unknown" and k["deadline"] is None, status
         assert status["server"]["protected_by"] == "unknown_kernel", status
         assert status["server"]["deadline"] is None, status
-        assert status["gateway"]["error"], status
         # Past both deadlines, the server is still up and culled nothing.
         time.sleep(max(server_deadline + LATE + 1 - time.time(), 0))
         assert server.running(), server.log()
         assert not re.search(rf"Culling idle kernel {kid}\b", server.log()), server.log()
+        status = server.status()
+        assert status["gateway"]["error"] and status["gateway"]["facts_age"] > 3, status
     finally:
-        gw.proc.send_signal(signal.SIGCONT)
+        if fault == "stalled":
+            gw.proc.send_signal(signal.SIGCONT)
+    if fault == "killed":
+        gw = gateway(port=gw.port)  # a new gateway where the old one was: the kernel is gone
 
     resumed = time.time()
     # Back: facts are known again, and the server, idle since the kernel's last activity
-    # long ago, stops (shutting its remote kernel down with it).
+    # long ago, stops (shutting down its remote kernel, if still there, with it).
     _, exited = watch_exit(server, limit=resumed + TIMEOUT_BACK)
     log = server.log()
     assert server.proc.returncode == 0, log
@@ -245,11 +258,73 @@ def test_stalled_gateway_culls_nothing_and_recovers(gateway, launch) -> None:
     assert len(re.findall(r"Gateway \S+ reachable again", log)) == 1, log
     assert log.index("reachable again") < log.index("Stopping server: idle"), log
     assert not re.search(rf"Culling idle kernel {kid}\b", log), log
-    assert "Culling check failed" not in log and "Could not compute" not in log, log
+    assert "Traceback" not in log and "Could not compute" not in log, log
     assert kid not in gw.kernel_ids(), log
     print(f"\nkernel deadline {iso(kernel_deadline)}, server deadline {iso(server_deadline)}, "
           f"gateway back {iso(resumed)}, server exited {exited - resumed:.3f} s later")
 
 
-#: Seconds after a stalled gateway resumes within which the server has culled and stopped.
+#: Seconds after a gateway is back within which the server has culled and stopped.
 TIMEOUT_BACK = 10
+
+
+# --- facts that cannot be read (a local server: the same rule holds with or without a gateway)
+
+
+class Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@pytest.mark.cull_config({"CullExt": {"kernel_idle_timeout": 600}})
+async def test_unreadable_kernel_is_skipped_and_the_rest_decided(
+        jp_serverapp, start_kernel, status, jp_fetch) -> None:
+    ext = jp_serverapp.web_app.settings["jupyter_cull_ext"]
+    lines = Lines()
+    ext.log.addHandler(lines)
+    try:
+        bad, good = await start_kernel(), await start_kernel()
+        # A kernel manager that stamps a naive time (a third-party one): no deadline can
+        # be computed for it; before, every decision, status and report failed with it.
+        jp_serverapp.kernel_manager._kernels[bad].last_activity = datetime.now()
+        for _ in range(3):
+            doc = await status()
+            assert [k["id"] for k in doc["kernels"]] == [good], doc
+            assert doc["kernels"][0]["deadline"] is not None, doc
+            assert doc["server"]["last_activity_source"], doc
+            r = await jp_fetch("api", "status")  # what the hub reporter reads
+            assert r.code == 200
+    finally:
+        ext.log.removeHandler(lines)
+    warned = [line for line in lines.lines if f"kernel {bad}" in line]
+    assert len(warned) == 1, lines.lines  # rate-limited: one line, not one per decision
+    assert "Cannot read the facts" in warned[0] and "timezone" in warned[0], warned
+
+
+# --- the policy for unknown facts (pure)
+
+
+def test_unknown_kernel_is_never_culled_and_holds_the_server() -> None:
+    now = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
+    long_ago = now - timedelta(hours=5)
+    kernel = policy.Kernel(id="k", name="python3", execution_state="idle", connections=0,
+                           last_activity=long_ago, timeout=60, known=False)
+    facts = policy.Facts(now=now, activity={policy.SERVER_START: long_ago}, kernels=(kernel,))
+    settings = policy.Settings(kernel_timeout=60, server_timeout=60, max_age=7200,
+                               started=long_ago)
+    d = policy.decide(facts, settings)
+    assert (d.kernels[0].deadline, d.kernels[0].protected_by) == (None, "unknown")
+    assert d.server.idle_deadline is None
+    assert d.server.protected_by == policy.UNKNOWN_KERNEL
+    assert policy.last_activity(facts) == (now, policy.UNKNOWN_KERNEL)
+    # max age is not about facts we lack: it still stops the server
+    assert d.server.reason == "max_age" and d.server_due()
+
+    known = dataclasses.replace(kernel, known=True)
+    d = policy.decide(dataclasses.replace(facts, kernels=(known,)), settings)
+    assert d.kernels[0].deadline == long_ago + timedelta(seconds=60)
+    assert d.server.idle_deadline == long_ago + timedelta(seconds=60)
