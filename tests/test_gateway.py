@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from hubharness import Hub
 from procs import children_of, cmdline, kill_leftovers
 from test_server_process import (  # noqa: F401 (launch is a fixture)
     EARLY,
@@ -328,3 +329,35 @@ def test_unknown_kernel_is_never_culled_and_holds_the_server() -> None:
     d = policy.decide(dataclasses.replace(facts, kernels=(known,)), settings)
     assert d.kernels[0].deadline == long_ago + timedelta(seconds=60)
     assert d.server.idle_deadline == long_ago + timedelta(seconds=60)
+
+
+# --- under JupyterHub: the hub hears the remote kernel's work
+
+
+def test_hub_hears_a_busy_remote_kernel(gateway, tmp_path) -> None:
+    gw = gateway()
+    hub = Hub(tmp_path / "hub", config=f"c.Spawner.args += ['--GatewayClient.url={gw.url}']",
+              spawner_env={"JUPYTERHUB_ACTIVITY_INTERVAL": "3"})
+    hub.start()
+    try:
+        hub.start_server("gwuser")
+        code, kernel = hub.server_api("POST", "gwuser", "api/kernels", {"name": "python3"})
+        assert code == 201, kernel
+        assert kernel["id"] in gw.kernel_ids()
+        hub.execute_and_leave("gwuser", kernel["id"], "import time; time.sleep(20)")
+        code, status = hub.server_api("GET", "gwuser", "api/cull/status")
+        assert status["gateway"]["url"] == gw.url, status
+
+        def hub_last_activity() -> str:
+            return hub.user("gwuser")["servers"][""]["last_activity"]
+
+        # Only the hub's API is read from now on: the busy remote kernel alone is activity,
+        # seen at our next listing of the gateway (within 10 s while nothing is near).
+        seen = {hub_last_activity()}
+        end = time.monotonic() + 17
+        while time.monotonic() < end:
+            seen.add(hub_last_activity())
+            time.sleep(0.5)
+        assert len(seen) >= 3, sorted(seen)  # advanced at least twice while it slept
+    finally:
+        hub.close()
