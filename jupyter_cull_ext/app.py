@@ -23,7 +23,7 @@ from jupyter_server.extension.application import ExtensionApp
 from tornado.ioloop import PeriodicCallback
 from traitlets import TraitError
 
-from . import knobs, metrics, patches, policy, procs, serverlog, timeutil
+from . import gateway, knobs, metrics, patches, policy, procs, serverlog, timeutil
 from .activity import ActivityTracker, RequestClassifier
 from .announce import Announcer
 from .enforce import Enforcer
@@ -132,6 +132,7 @@ class CullExt(ExtensionApp, CullTraits):
         self.events = serverlog.CullEvents(self.serverapp.event_logger, self.log)
         self.live = LiveServer(self.serverapp, self.tracker, self.limits, self.log)
         self.enforcer = Enforcer(self.live, self.tracker, Announcer(self.log, self.events.emit))
+        self.live.gateway = gateway.watcher(self.serverapp, self.log, self.enforcer.decide)
         self.classifier = RequestClassifier(self.serverapp.base_url, self.counted_requests)
         patches.install_at_load(self)
         self.settings["jupyter_cull_ext"] = self
@@ -144,6 +145,10 @@ class CullExt(ExtensionApp, CullTraits):
         """The hub reporter's status for the status document (None: no reporter)."""
         return self.reporter.status() if self.reporter is not None else None
 
+    def gateway_status(self, now: datetime) -> dict | None:
+        """The ``gateway`` part of the status document (None when kernels are local)."""
+        return self.live.gateway.status(now) if self.live.gateway is not None else None
+
     # --- start / stop --------------------------------------------------------------------
 
     reporter: HubReporter | None = None
@@ -152,6 +157,8 @@ class CullExt(ExtensionApp, CullTraits):
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         self.server_log.cover_server(serverapp)  # again: loggers reconfigured since load
         self.enforcer.start()
+        if self.live.gateway is not None:
+            self.live.gateway.timer.start()
         metrics.watch(self.enforcer.decide)
         self.reporter = reporter_from_env(
             dict(os.environ), self.hub_activity_interval, self.live.last_activity,
@@ -201,7 +208,9 @@ class CullExt(ExtensionApp, CullTraits):
 
     async def stop_extension(self) -> None:
         # getattr: a failed load must not also block the server's shutdown.
-        for part in (getattr(self, "enforcer", None), self.reporter, self._sampler):
+        live = getattr(self, "live", None)
+        for part in (getattr(self, "enforcer", None), self.reporter, self._sampler,
+                     live and live.gateway and live.gateway.timer):
             if part is not None:
                 part.stop()
 

@@ -33,7 +33,9 @@ class CullHandler(APIHandler):
     def write_status(self, status: int = 200) -> None:
         self.set_status(status)
         app = self.settings["jupyter_cull_ext"]
-        self.finish(json.dumps(document(self.enforcer.decide(), hub=app.hub_status())))
+        decision = self.enforcer.decide()
+        self.finish(json.dumps(document(decision, hub=app.hub_status(),
+                                        gateway=app.gateway_status(decision.now))))
 
     def json_body(self) -> dict[str, Any]:
         """The request body as a JSON object; an empty body is ``{}``."""

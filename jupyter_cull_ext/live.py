@@ -13,10 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import policy, procs
+from . import policy, procs, timeutil
 from .activity import ActivityTracker, shifted
 from .inputwatch import InputWaits
 from .knobs import ConfigError, seconds
+
+#: Seconds between warnings about the same unreadable kernel, terminal or process.
+UNREADABLE_EVERY = 600
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,9 @@ class LiveServer:
         self._spec_timeouts: tuple[float, ...] | None = None
         self.processes: tuple[policy.Process, ...] = ()  # busy at the last sample
         self._foreground: set[int] = set()  # terminals' foreground jobs at the last look
+        self._unreadable: dict[str, datetime] = {}  # what -> when last warned about
+        #: Set when kernels run on a gateway (``gateway.GatewayWatcher``).
+        self.gateway: Any = None
         tracker.clock.listeners.append(self._clock_jumped)
 
     @property
@@ -106,25 +112,55 @@ class LiveServer:
             if kernel is None:
                 continue
             try:
-                model = km.kernel_model(kid)
-            except Exception:
-                # Registered by jupyter_client but not stamped by jupyter_server yet (still
-                # starting): left out, as jupyter_server's own list_kernels does, so one
-                # kernel never makes every decision fail.
-                self.log.debug("Kernel %s not described yet", kid, exc_info=True)
+                item = self._kernel(kid, kernel, now, default_timeout)
+            except Exception as e:
+                self.unreadable(f"kernel {kid}", e, now)
                 continue
-            state = getattr(kernel, "execution_state", "starting")
-            last = getattr(kernel, "last_activity", now)
-            item = policy.Kernel(
-                id=kid, name=kernel.kernel_name, execution_state=state,
-                connections=model.get("connections", 0), last_activity=last,
-                timeout=self._kernel_timeout(kernel, default_timeout),
-                waiting_since=self.input_waits.since(kid, state))
-            self.tracker.record(policy.KERNEL, item.active_at, notify=False)
-            if item.working:
-                self.tracker.record(policy.BUSY_KERNEL, now, notify=False)
+            if item is None:
+                continue
+            if item.known:
+                self.tracker.record(policy.KERNEL, item.active_at, notify=False)
+                if item.working:
+                    self.tracker.record(policy.BUSY_KERNEL, now, notify=False)
             kernels.append(item)
         return kernels
+
+    def _kernel(self, kid: str, kernel: Any, now: datetime,
+                default_timeout: int) -> policy.Kernel | None:
+        """One kernel's facts; None while it is still starting."""
+        known = True
+        if self.gateway is not None:
+            # Remote: the gateway's facts, as jupyter_server's last listing stored them.
+            connections = self.kernel_manager._kernel_connections.get(kid, 0)
+            known = self.gateway.known(kid, now)
+        else:
+            try:
+                model = self.kernel_manager.kernel_model(kid)
+            except Exception:
+                # Registered by jupyter_client but not stamped by jupyter_server yet (still
+                # starting): left out, as jupyter_server's own list_kernels does.
+                self.log.debug("Kernel %s not described yet", kid, exc_info=True)
+                return None
+            connections = model.get("connections", 0)
+        state = getattr(kernel, "execution_state", "starting")
+        last = getattr(kernel, "last_activity", now)
+        if not isinstance(last, datetime) or last.tzinfo is None:
+            raise TypeError(f"last_activity is {last!r}, not a time with a timezone")
+        return policy.Kernel(
+            id=kid, name=kernel.kernel_name, execution_state=str(state),
+            connections=int(connections), last_activity=last,
+            timeout=self._kernel_timeout(kernel, default_timeout), known=known,
+            waiting_since=self.input_waits.since(kid, str(state)))
+
+    def unreadable(self, what: str, e: Exception, now: datetime) -> None:
+        """Leave out one kernel, terminal or process whose facts cannot be read (the rest
+        are decided on as usual), saying so at most once per ``UNREADABLE_EVERY``."""
+        last = self._unreadable.get(what)
+        if last is None or (now - last).total_seconds() >= UNREADABLE_EVERY:
+            self._unreadable[what] = now
+            self.log.warning("Cannot read the facts of %s (%s: %s); leaving it out of "
+                             "culling decisions (said at most every %s).", what,
+                             type(e).__name__, e, timeutil.span(UNREADABLE_EVERY))
 
     def _terminals(self, now: datetime) -> list[policy.Terminal]:
         tm = self.terminal_manager

@@ -32,15 +32,26 @@ At start (``install_at_start``), once every extension has loaded:
    sweep) is routed to ``Enforcer.stock_kernel_check``: one rule, keep-alive included.
 5. ``TerminalManager._cull_inactive_terminal`` (jupyter_server_terminals, private) likewise,
    to ``Enforcer.stock_terminal_check``.
+6. With a gateway, ``GatewayMappingKernelManager.cull_kernels`` (the stock sweep, which first
+   lists the gateway's kernels) becomes the plain ``MappingKernelManager`` sweep over known
+   kernels: ``gateway.GatewayWatcher`` already lists them, and the stock listing logged a
+   traceback at every sweep while the gateway was down.
 
 Private state we read but do not change: ``MappingKernelManager._kernels`` (a kernel's
 ``execution_state``, ``last_activity``, ``kernel_spec``; ``live.py``) and a terminal's
 ``ptyproc`` (``enforce.py``: whether a kill took; ``live.py``: what runs in its foreground).
+With a gateway (``gateway.py``): we call
+``GatewayMappingKernelManager.list_kernels`` on our own schedule (it refreshes each remote
+kernel's ``execution_state`` and ``last_activity`` and forgets kernels the gateway culled) and
+read ``_kernel_connections``, where it stores each one's connections.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
+
+from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 
 from . import policy
 from .compat import start_if_server_will_not
@@ -65,13 +76,16 @@ def install_at_load(ext: Any) -> None:
 
 
 def install_at_start(ext: Any) -> None:
-    """Hooks 3 to 5 (see the module docstring)."""
+    """Hooks 3 to 6 (see the module docstring)."""
     serverapp = ext.serverapp
     _wrap_log_function(serverapp.web_app.settings, ext.classifier, ext.tracker)
     serverapp.kernel_manager.cull_kernel_if_idle = ext.enforcer.stock_kernel_check
     tm = serverapp.web_app.settings.get("terminal_manager")
     if tm is not None:
         tm._cull_inactive_terminal = ext.enforcer.stock_terminal_check
+    if ext.live.gateway is not None:
+        km = serverapp.kernel_manager
+        km.cull_kernels = functools.partial(AsyncMappingKernelManager.cull_kernels, km)
 
 
 def _wrap_log_function(settings: dict, classifier: Any, tracker: Any) -> None:

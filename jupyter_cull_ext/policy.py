@@ -19,6 +19,8 @@ Rules (docs/design.md has the whole flow and the invariants):
   activity *now*, so there is no idle deadline while one is. An idle kernel does not hold the
   server up. Other processes count at the samples in which they used CPU (``process:<name>``).
 - max age: ``started + max_age``; keep-alive cannot move it.
+- a kernel whose facts are unknown (``Kernel.known``, e.g. a gateway out of reach) has no
+  deadline and holds the server up like a busy one: don't know, don't cull.
 - the server deadline is the earlier of idle and max age; a warning is due ``warn_before``
   earlier, and open documents are saved ``autosave_lead`` before it.
 - a kernel of an open notebook gets a heads-up ``heads_up_lead`` before its own culling,
@@ -61,6 +63,9 @@ KEEPALIVE_OFFER_MIN = 1800
 #: culling it a moment earlier is not worth a heads-up of its own.
 WITH_SERVER_SLACK = 1
 
+#: A kernel whose facts cannot be read now (a gateway out of reach): see ``unknown``.
+UNKNOWN_KERNEL = "unknown_kernel"
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -92,6 +97,7 @@ class Kernel:
     connections: int
     last_activity: datetime
     timeout: float  # effective: the kernelspec's metadata.cull_idle_timeout or the global one
+    known: bool = True  # False: its facts are stale or unreadable (e.g. a gateway down)
     waiting_since: datetime | None = None  # asked for input() then, not answered yet
 
     @property
@@ -234,6 +240,8 @@ def active_keepalive(facts: Facts) -> datetime | None:
 
 def decide_kernel(kernel: Kernel, settings: Settings, facts: Facts) -> KernelDecision:
     """Deadline of one kernel."""
+    if not kernel.known:
+        return KernelDecision(kernel, None, None, "unknown")
     if kernel.execution_state == "dead":
         return KernelDecision(kernel, facts.now, "dead", None)
     if kernel.timeout <= 0:
@@ -284,12 +292,21 @@ def busy(facts: Facts) -> str | None:
     return None
 
 
+def unknown(facts: Facts) -> bool:
+    """Whether a kernel's facts are unknown: don't know, don't cull. It may be working, so
+    it holds the server up like a busy kernel (max age still applies)."""
+    return any(not k.known for k in facts.kernels)
+
+
 def last_activity(facts: Facts) -> tuple[datetime, str]:
-    """What the server reports as its last activity: a busy kernel or terminal, or an
-    active keep-alive, is activity *now*; otherwise the latest past activity."""
+    """What the server reports as its last activity: a busy kernel or terminal, a kernel
+    whose facts are unknown or an active keep-alive is activity *now*; otherwise the latest
+    past one."""
     working = busy(facts)
     if working:
         return facts.now, working
+    if unknown(facts):
+        return facts.now, UNKNOWN_KERNEL
     if active_keepalive(facts) is not None:
         return facts.now, KEEPALIVE
     return latest_activity(facts)
@@ -302,6 +319,8 @@ def decide_server(settings: Settings, facts: Facts) -> ServerDecision:
     working = busy(facts)
     if working:
         when, source, protected_by = facts.now, working, working
+    elif unknown(facts):
+        when, source, protected_by = facts.now, UNKNOWN_KERNEL, UNKNOWN_KERNEL
     elif settings.server_timeout > 0:
         idle_deadline, protected_by = _hold(
             when + _seconds(settings.server_timeout), active_keepalive(facts)

@@ -28,6 +28,7 @@ SOURCE_LABELS = {
     policy.KEEPALIVE: "a keep-alive request",
     policy.BUSY_TERMINAL: "a command running in a terminal right now",
     policy.INPUT: "someone answering a prompt (input())",
+    policy.UNKNOWN_KERNEL: "a kernel whose state cannot be read now (its gateway is out of reach)",
 }
 
 #: The ``hub`` part when nothing is reported to a hub. A reporter fills in what it knows;
@@ -58,8 +59,10 @@ def hub_part(reported: dict | None) -> dict:
     return {**HUB_OFF, **(reported or {})}
 
 
-def document(decision: policy.Decision, hub: dict | None = None) -> dict:
-    """The status document for ``decision``; ``hub`` is the reporter's status, if any."""
+def document(decision: policy.Decision, hub: dict | None = None,
+             gateway: dict | None = None) -> dict:
+    """The status document for ``decision``; ``hub`` is the reporter's status, if any,
+    ``gateway`` the gateway watcher's (None: kernels are local)."""
     s, cfg = decision.server, decision.settings
     return {
         "now": isoformat(decision.now),
@@ -126,6 +129,7 @@ def document(decision: policy.Decision, hub: dict | None = None) -> dict:
             "cull_busy_terminals": cfg.cull_busy_terminals,
         },
         "hub": hub_part(hub),
+        "gateway": gateway,
     }
 
 

@@ -3,6 +3,8 @@ to find the kernels a server started and to tell whether a pid is still the same
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 
@@ -29,3 +31,14 @@ def children_of(pid: int) -> list[int]:
         if len(fields) > 1 and int(fields[1]) == pid:
             out.append(int(entry.name))
     return out
+
+
+def kill_leftovers(processes: dict[int, bytes]) -> None:
+    """SIGKILL each pid (noted with its ``cmdline``) that is still that same process: the
+    kernels a server or gateway left behind, never a pid reused since."""
+    for pid, command in processes.items():
+        if command and cmdline(pid) == command:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
