@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
@@ -85,8 +86,13 @@ class KeepaliveHandler(CullHandler):
             secs = math.inf if secs > 0 else -math.inf
         if secs < 0:
             raise web.HTTPError(400, f"seconds must be >= 0 (0 cancels), got {secs:g}")
+        who = self.current_user.username
+        owner = os.environ.get("JUPYTERHUB_USER")
+        if self.settings["jupyter_cull_ext"].keepalive_owner_only and owner and who != owner:
+            raise web.HTTPError(403, "only the server's owner may keep it alive here "
+                                     "(CullExt.keepalive_owner_only)")
         try:
-            self.enforcer.keepalive(secs, who=self.current_user.username)
+            self.enforcer.keepalive(secs, who=who)
         except KeepaliveError as e:
             raise web.HTTPError(400, str(e)) from e
         self.write_status()

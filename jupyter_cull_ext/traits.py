@@ -86,6 +86,12 @@ class CullTraits(Configurable):
         Longest keep-alive (seconds) a user may request through POST api/cull/keepalive; a
         keep-alive keeps the server, its kernels and terminals up until it ends but never
         moves the max-age deadline. 0 disables keep-alive.""")
+    keepalive_owner_only = Bool(False, help="""
+        Refuse keep-alive requests (403) from anyone but the server's owner
+        ($JUPYTERHUB_USER). Under JupyterHub sharing, guests with access to the server may
+        otherwise keep it up too (within keepalive_max, never past max age); their requests
+        are logged with their name either way. Has no effect outside JupyterHub.
+        """).tag(config=True)
     max_age = Int(help=f"""
         Seconds after `server_started` at which the server stops however active it is; 0
         means no max age. Defaults to ${ENV_MAX_AGE} (set by the hub companion).""").tag(

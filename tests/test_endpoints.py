@@ -530,3 +530,18 @@ async def test_schema_refuses_a_missing_key(status: Any) -> None:
     del doc["server"]["autosave_at"]
     with pytest.raises(jsonschema.ValidationError, match="autosave_at"):
         valid(doc)
+
+
+@pytest.mark.cull_config({"CullExt": {"keepalive_owner_only": True}})
+async def test_keepalive_owner_only_refuses_guests(
+    jp_fetch: Any, keepalive: Any, post_error: Any, status: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Under JupyterHub sharing a guest may reach the server; with keepalive_owner_only only
+    the owner ($JUPYTERHUB_USER) may keep it up."""
+    monkeypatch.setenv("JUPYTERHUB_USER", "the-owner")
+    code, message = await post_error("keepalive", {"seconds": 600})
+    assert code == 403 and "owner" in message, message
+    assert (await status())["server"]["keepalive_until"] is None
+    monkeypatch.delenv("JUPYTERHUB_USER")  # outside JupyterHub every user is the owner
+    assert (await keepalive(600))["server"]["keepalive_until"] is not None
