@@ -36,7 +36,6 @@ import time
 from pathlib import Path
 
 import aiohttp
-
 from servers import TOKEN, JServer, start_all
 
 MIX = ("GET api/kernels", "GET api/contents", "GET api/status", "PUT api/contents/bench/c{}.txt")

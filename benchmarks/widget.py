@@ -80,7 +80,9 @@ def group(url: str, base: str) -> str:
 
 def measure(window: float = 60.0, settle: float = 10.0, log=print) -> dict:
     """{mode: {"counts": Counter(group -> requests in the window), "window": s, ...}}."""
-    from playwright import sync_api  # the test extra; imported here so --help works without
+    from playwright import (
+        sync_api,  # the test extra; imported here so --help works without
+    )
 
     root = Path(tempfile.mkdtemp(prefix="cull-bench-widget-"))
     modes = ("ours", "stock")

@@ -27,6 +27,7 @@ from . import gateway, knobs, metrics, patches, policy, procs, serverlog, timeut
 from .activity import ActivityTracker, RequestClassifier
 from .announce import Announcer
 from .enforce import Enforcer
+from .events import CullEvents
 from .handlers import default_handlers
 from .hubreport import HubReporter, env_interval, reporter_from_env
 from .knobs import LIMITS
@@ -129,7 +130,7 @@ class CullExt(ExtensionApp, CullTraits):
             self.limits = dataclasses.replace(self.limits, started=web_app.settings["started"])
         self.tracker = ActivityTracker(web_app.settings["started"])
         self.server_log.cover_server(self.serverapp)
-        self.events = serverlog.CullEvents(self.serverapp.event_logger, self.log)
+        self.events = CullEvents(self.serverapp.event_logger, self.log)
         self.live = LiveServer(self.serverapp, self.tracker, self.limits, self.log)
         self.enforcer = Enforcer(self.live, self.tracker, Announcer(self.log, self.events.emit))
         self.live.gateway = gateway.watcher(self.serverapp, self.log, self.enforcer.decide)

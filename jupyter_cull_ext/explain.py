@@ -16,8 +16,8 @@ import urllib.error
 import urllib.request
 from datetime import datetime
 
-from .timeutil import parse as _time
 from .timeutil import duration
+from .timeutil import parse as _time
 from .timeutil import span as _span
 
 

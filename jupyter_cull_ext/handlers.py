@@ -16,9 +16,9 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from . import policy
-from .status import document
 from .enforce import Enforcer, KeepaliveError
 from .knobs import MAX_SECONDS
+from .status import document
 
 AUTH_RESOURCE = "cull"
 

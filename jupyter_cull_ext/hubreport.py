@@ -36,8 +36,8 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from . import metrics, timeutil
 from .activity import shifted
-from .timeutil import utcnow
 from .knobs import ConfigError
+from .timeutil import utcnow
 
 #: How often (seconds) the reporter looks for activity nobody told it about (kernel output).
 CHECK_EVERY = 2.0

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from traitlets.config import Config
 
-
 #: Longest duration we accept (ten years): beyond it datetime arithmetic overflows.
 MAX_SECONDS = 10 * 365 * 24 * 3600
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-
 #: Names of activity sources. Other sources (``extension:<key>``) may appear too.
 SERVER_START = "server_start"
 KERNEL = "kernel"

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import inspect
 
-from .traits import CullTraits
 from .knobs import standard_knobs
+from .traits import CullTraits
 
 #: Our trait -> the standard knob it is the default for.
 STANDARD = {k.ours: f"{k.sections[0]}.{k.name}"

@@ -7,7 +7,6 @@ that are real ``jupyterhub-singleuser`` processes with this package installed.
 from __future__ import annotations
 
 import json
-import uuid
 import os
 import secrets
 import shutil
@@ -18,6 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any

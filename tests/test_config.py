@@ -8,6 +8,7 @@ from traitlets.config import Config
 
 from jupyter_cull_ext import knobs
 
+
 def live(app):
     km = app.kernel_manager
     tm = app.web_app.settings["terminal_manager"]

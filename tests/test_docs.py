@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from jupyter_cull_ext.traits import CullTraits
 from jupyter_cull_ext.traitdocs import render
+from jupyter_cull_ext.traits import CullTraits
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 

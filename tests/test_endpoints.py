@@ -17,13 +17,13 @@ from typing import Any
 
 import jsonschema
 import pytest
+from conftest import parse_time, wait_for
 from jupyter_server.auth import Authorizer
 from tornado import web
 from tornado.httpclient import HTTPClientError
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
-from conftest import parse_time, wait_for
 from jupyter_cull_ext import status as status_doc
 from jupyter_cull_ext.handlers import AUTH_RESOURCE
 

@@ -9,8 +9,8 @@ import logging
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from prometheus_client import REGISTRY
 from conftest import wait_for
+from prometheus_client import REGISTRY
 from tornado import web
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets

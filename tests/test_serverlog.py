@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from conftest import wait_for
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from conftest import wait_for
 from test_server_process import (  # noqa: F401 (launch is a fixture)
     TOKEN,
     free_port,
@@ -39,18 +39,10 @@ from jupyter_cull_ext import policy
 from jupyter_cull_ext.activity import ActivityTracker
 from jupyter_cull_ext.announce import Announcer
 from jupyter_cull_ext.enforce import Enforcer
-from jupyter_cull_ext.serverlog import (
-    MASK,
-    SCHEMA_ID,
-    CullEvents,
-    Masker,
-    ServerLogHandler,
-    fit,
-    mask_patterns,
-    rotation_plan,
-    rotation_renames,
-    server_origin,
-)
+from jupyter_cull_ext.events import SCHEMA_ID, CullEvents
+from jupyter_cull_ext.logfile import fit, rotation_plan, rotation_renames
+from jupyter_cull_ext.logmask import MASK, Masker, mask_patterns
+from jupyter_cull_ext.serverlog import ServerLogHandler, server_origin
 
 LOG_NAME = ".jupyter-server-log.txt"
 SECRET = "s3cr3t-abcdef0123456789"

@@ -28,7 +28,9 @@ import requests
 from test_server_process import launch, server_env  # noqa: F401 (launch is a fixture)
 
 from jupyter_cull_ext import serverlog
-from jupyter_cull_ext.serverlog import Masker, ServerLogHandler, UnsafeLogFile
+from jupyter_cull_ext.logfile import UnsafeLogFile
+from jupyter_cull_ext.logmask import Masker
+from jupyter_cull_ext.serverlog import ServerLogHandler
 
 LOG_NAME = ".jupyter-server-log.txt"
 VICTIM = "someone else's file\n"

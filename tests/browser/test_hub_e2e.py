@@ -38,7 +38,13 @@ import pytest
 from hubharness import BIN, free_port, http, wait_until
 
 from .conftest import (
-    NOTEBOOK, REPO, Console, lab_settings, quiet_after_stop, remaining_shown, ts,
+    NOTEBOOK,
+    REPO,
+    Console,
+    lab_settings,
+    quiet_after_stop,
+    remaining_shown,
+    ts,
 )
 
 USER = "alice"

@@ -23,7 +23,14 @@ from typing import Any
 import pytest
 from hubharness import wait_until
 
-from .conftest import NOTEBOOK, QUIET_NOTE, Console, quiet_after_stop, remaining_shown, ts
+from .conftest import (
+    NOTEBOOK,
+    QUIET_NOTE,
+    Console,
+    quiet_after_stop,
+    remaining_shown,
+    ts,
+)
 
 IDLE = 40
 WARN = 12

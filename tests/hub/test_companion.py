@@ -13,11 +13,22 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from hubtools import (
-    Companion, assert_on_time, env_of, fake_spawner_config, hub_config, parse,
-    request_spawn, run_once, servers, service_token, stop_all, wait_ready, watch_stops,
-)
 from hubharness import Hub, free_port, wait_until
+from hubtools import (
+    Companion,
+    assert_on_time,
+    env_of,
+    fake_spawner_config,
+    hub_config,
+    parse,
+    request_spawn,
+    run_once,
+    servers,
+    service_token,
+    stop_all,
+    wait_ready,
+    watch_stops,
+)
 
 from jupyter_cull_ext.timeutil import isoformat
 

@@ -16,11 +16,19 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from hubtools import (
-    assert_on_time, busy_kernel, hub_config, parse, request_spawn, run_once, servers,
-    service_token, wait_ready, watch_stops,
-)
 from hubharness import Hub, free_port, http, wait_until
+from hubtools import (
+    assert_on_time,
+    busy_kernel,
+    hub_config,
+    parse,
+    request_spawn,
+    run_once,
+    servers,
+    service_token,
+    wait_ready,
+    watch_stops,
+)
 
 MAX_AGE = 60  # servers take up to ~25 s to start, and a kernel more, on a busy 2-core machine
 #: The companion's grace past a max-age deadline (20 s by default; shorter for the test).

@@ -9,7 +9,14 @@ import pytest
 from jupyter_cull_ext import knobs
 from jupyter_cull_ext.hub.companion import default_cull_every
 from jupyter_cull_ext.hub.rules import (
-    GROUPS_SCOPE, IDLE, MAX_AGE, SCOPES, Limits, Server, decide, describe,
+    GROUPS_SCOPE,
+    IDLE,
+    MAX_AGE,
+    SCOPES,
+    Limits,
+    Server,
+    decide,
+    describe,
     servers_of,
 )
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import parse_time
 
 #: The promise (README): a kernel, terminal or server is stopped within about 2 s of the

@@ -18,13 +18,14 @@ from typing import Any
 import pytest
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.auth.utils import HTTP_METHOD_TO_AUTH_ACTION
+from test_endpoints import DenyCull
 from tornado import web
 
 from jupyter_cull_ext import app as app_module
 from jupyter_cull_ext.handlers import AUTH_RESOURCE, CullHandler
-from test_endpoints import DenyCull
 
 from .routes import Route, implemented_methods, live_routes
+
 
 def body_for(method: str) -> str | None:
     return "{}" if method in ("POST", "PUT", "PATCH") else None

@@ -19,10 +19,17 @@ import jupyter_server.services.kernels.kernelmanager as kernelmanager
 import jupyter_server_terminals.handlers as terminal_handlers
 import jupyter_server_terminals.terminalmanager as terminalmanager
 import pytest
-
 from conftest import parse_time
 
-from .conftest import EARLY, LATE, Watch, cpu_seconds, extension, pid_alive, settled_deadline
+from .conftest import (
+    EARLY,
+    LATE,
+    Watch,
+    cpu_seconds,
+    extension,
+    pid_alive,
+    settled_deadline,
+)
 
 # --- a kernel that ignores shutdown ------------------------------------------------------
 

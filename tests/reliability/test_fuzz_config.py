@@ -33,8 +33,8 @@ from traitlets import TraitError
 
 from jupyter_cull_ext import knobs, status
 from jupyter_cull_ext.app import MAX_LOG_BACKUPS, CullExt
-from jupyter_cull_ext.traits import CullTraits
 from jupyter_cull_ext.hubenv import ENV_MAX_AGE, ENV_STARTED
+from jupyter_cull_ext.traits import CullTraits
 
 MAX_EXAMPLES = 150
 KERNEL_SECTIONS = ("MappingKernelManager", "AsyncMappingKernelManager")

@@ -14,10 +14,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from conftest import parse_time
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-
-from conftest import parse_time
 
 from .routes import live_routes
 

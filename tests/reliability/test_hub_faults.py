@@ -15,9 +15,9 @@ import time
 from typing import Any
 
 import pytest
+from test_hubreport_faults import StubHub, fast  # noqa: F401 (fast is a fixture)
 
 from jupyter_cull_ext import hubreport
-from test_hubreport_faults import StubHub, fast  # noqa: F401 (fast is a fixture)
 
 from .conftest import LATE, Watch, settled_deadline
 

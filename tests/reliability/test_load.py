@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import requests
-
 from test_server_process import TOKEN, launch, wall  # noqa: F401 (launch is a fixture)
 
 from .conftest import LATE
