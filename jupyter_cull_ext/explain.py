@@ -35,9 +35,13 @@ def explain(doc: dict) -> str:
     last = f"last activity {_time(s['last_activity']):%H:%M:%S} UTC: " \
            f"{s['last_activity_label']}"
     if s["deadline"] is None:
-        why = {"busy_kernel": "a kernel is busy, which counts as activity for as long as it "
-                              "runs"}.get(s.get("protected_by") or "", "idle stopping is "
-                                                                         "turned off")
+        why = {
+            "busy_kernel": "a kernel is busy, which counts as activity for as long as it runs",
+            "busy_terminal": "a command runs in a terminal, which counts as activity for as "
+                             "long as it runs",
+            "unknown_kernel": "a kernel's state cannot be read now (its gateway is out of "
+                              "reach); nothing is stopped on stale facts",
+        }.get(s.get("protected_by") or "", "idle stopping is turned off")
         lines.append(f"This server will not be stopped for now: {why}.")
     elif s["reason"] == "max_age":
         lines.append(f"This server stops {_left(s['deadline'], now)}: it reaches its maximum "
@@ -45,7 +49,8 @@ def explain(doc: dict) -> str:
     else:
         lines.append(f"This server stops {_left(s['deadline'], now)} if nothing else counts "
                      f"as activity: it stops after {_span(s['idle_timeout'])} idle.")
-    lines.append(f"  {last[0].upper()}{last[1:]}.")
+    detail = f" ({s['last_activity_detail']})" if s.get("last_activity_detail") else ""
+    lines.append(f"  {last[0].upper()}{last[1:]}{detail}.")
     if s["deadline"] and s["warn_at"]:
         lines.append(f"  A warning is shown {_left(s['warn_at'], now)}.")
     if s["keepalive_until"]:
@@ -59,6 +64,9 @@ def explain(doc: dict) -> str:
 
     for k in doc["kernels"]:
         head = f"Kernel {k['name']} {k['id'][:8]} ({k['execution_state']})"
+        if k.get("waiting_for_input_since"):
+            head += (f", waiting for your input since "
+                     f"{_time(k['waiting_for_input_since']):%H:%M:%S} UTC")
         if k["deadline"] and k["reason"] == "dead":
             lines.append(f"{head}: dead; it is being removed.")
         elif k["deadline"]:
@@ -69,14 +77,30 @@ def explain(doc: dict) -> str:
             lines.append(f"{head}: kept while it is busy.")
         elif k["protected_by"] == "connected":
             lines.append(f"{head}: kept while a browser tab is connected.")
+        elif k["protected_by"] == "unknown":
+            lines.append(f"{head}: its state cannot be read now (gateway out of reach); "
+                         "not shut down until it can.")
         else:
             lines.append(f"{head}: never shut down for idleness.")
     for t in doc["terminals"]:
         head = f"Terminal {t['name']}"
-        if t["deadline"]:
+        if t.get("command"):
+            head += (f" (waiting for your input: {t['command']})" if t.get("waiting_for_input")
+                     else f" (running {t['command']})")
+        if t["protected_by"] == "busy":
+            lines.append(f"{head}: kept while the command runs.")
+        elif t["deadline"]:
             lines.append(f"{head}: closed {_left(t['deadline'], now)} unless used.")
         else:
             lines.append(f"{head}: never closed for idleness.")
+
+    for p in doc.get("processes") or []:
+        lines.append(f"Process {p['pid']} ({p['command']}) used {p['cpu']:g} cores: it counts "
+                     "as activity while it works.")
+    gw = doc.get("gateway")
+    if gw:
+        state = "reachable" if gw.get("reachable") else f"unreachable: {gw.get('error')}"
+        lines.append(f"Kernels run on the gateway {gw['url']} ({state}).")
 
     hub = doc.get("hub") or {}
     if hub.get("reporting"):

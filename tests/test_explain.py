@@ -76,3 +76,32 @@ def test_activity_of_another_extension_is_named():
                                             "extension:jupyter-server-proxy": NOW})
     text = explain(status.document(policy.decide(facts, settings)))
     assert "Last activity 12:00:00 UTC: the jupyter-server-proxy extension." in text
+
+
+def test_work_outside_kernels_and_unknown_kernels_are_explained():
+    """Busy terminals, waiting prompts, processes and a gateway out of reach, in words."""
+    t0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+    facts = policy.Facts(
+        now=t0 + timedelta(seconds=60), activity={policy.SERVER_START: t0},
+        kernels=(
+            policy.Kernel("k1", "python3", "busy", 0, t0, 600,
+                          waiting_since=t0 + timedelta(seconds=10)),
+            policy.Kernel("k2", "python3", "idle", 0, t0, 600, known=False),
+        ),
+        terminals=(
+            policy.Terminal("1", t0, command="python train.py"),
+            policy.Terminal("2", t0, command="python3 -c input()", waiting_for_input=True),
+        ),
+        processes=(policy.Process(42, "python", "python job.py", 0.9, t0),),
+    )
+    text = explain(status.document(policy.decide(facts, policy.Settings(
+        server_timeout=600, terminal_timeout=600, kernel_timeout=600)), gateway={
+            "url": "http://gw:8888", "reachable": False, "last_ok": None,
+            "error": "no answer within 5 s", "facts_age": None, "max_age": 12}))
+    assert "a kernel is busy" in text or "a command runs in a terminal" in text, text
+    assert "waiting for your input since 12:00:10 UTC" in text, text
+    assert "cannot be read now" in text, text
+    assert "Terminal 1 (running python train.py): kept while the command runs." in text, text
+    assert "Terminal 2 (waiting for your input: python3 -c input())" in text, text
+    assert "Process 42 (python job.py) used 0.9 cores" in text, text
+    assert "gateway http://gw:8888 (unreachable: no answer within 5 s)" in text, text
