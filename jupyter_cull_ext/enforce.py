@@ -166,7 +166,7 @@ class Enforcer:
                        for t in decision.due_terminals()))
 
     def _stopping_terminal(self, name: str) -> bool:
-        return f"terminal:{name}" in self._acting or self.live.terminal_dying(name)
+        return f"terminal:{name}" in self._acting or self.live.terminals.dying(name)
 
     async def enforce(self, decision: policy.Decision) -> None:
         """Stop everything that is due in ``decision``.
@@ -203,7 +203,7 @@ class Enforcer:
                 return
             self._acting.add(kid)
         try:
-            self.announce.kernel_culled(k, now, await self._session_path(kid))
+            self.announce.kernel_culled(k, now, await self.live.session_path(kid))
             await self.live.kernel_manager.shutdown_kernel(kid)
         except (KeyError, web.HTTPError):
             pass  # already gone (jupyter_server says so with a 404)
@@ -224,14 +224,14 @@ class Enforcer:
         try:
             self.announce.terminal_culled(t, now)
             term = tm.terminals.get(name)
-            self.live.terminal_culled(name, t.terminal.last_activity)
+            self.live.terminals.culled(tm, name, t.terminal.last_activity)
             await tm.terminate(name, force=True)
             if term is not None and term.ptyproc.isalive():  # not killed after all
-                self.live.terminal_survived(name)
+                self.live.terminals.survived(name)
         except (KeyError, web.HTTPError):
             pass  # already gone (jupyter_server_terminals says so with a 404)
         except Exception:
-            self.live.terminal_survived(name)
+            self.live.terminals.survived(name)
             self.live.log.exception("Could not cull terminal %s", name)
         finally:
             self._acting.discard(key)
@@ -248,16 +248,6 @@ class Enforcer:
             return
         self._warned_for = s.deadline
         self.announce.warning(decision)
-
-    async def _session_path(self, kernel_id: str) -> str | None:
-        """The path of the session (notebook, console, file) using the kernel, if any."""
-        try:
-            sessions = await self.live.serverapp.session_manager.list_sessions()
-        except Exception:
-            self.live.log.debug("Could not list sessions", exc_info=True)
-            return None
-        return next((s.get("path") for s in sessions
-                     if (s.get("kernel") or {}).get("id") == kernel_id), None)
 
     # --- the stock cullers' per-item checks (installed by ``patches``) --------------------
 

@@ -17,6 +17,7 @@ from . import policy, procs, timeutil
 from .activity import ActivityTracker, shifted
 from .inputwatch import InputWaits
 from .knobs import ConfigError, seconds
+from .liveterms import LiveTerminals
 
 #: Seconds between warnings about the same unreadable kernel, terminal or process.
 UNREADABLE_EVERY = 600
@@ -41,13 +42,11 @@ class LiveServer:
         self.tracker = tracker
         self.limits = limits
         self.log = log
-        # Terminals being culled: name -> (the terminal, its last activity when culled).
-        self._dying: dict[str, tuple[Any, datetime]] = {}
+        self.terminals = LiveTerminals(tracker, log)
         self._bad_specs: set[str] = set()
         self.input_waits = InputWaits(tracker)
         self._spec_timeouts: tuple[float, ...] | None = None
         self.processes: tuple[policy.Process, ...] = ()  # busy at the last sample
-        self._foreground: set[int] = set()  # terminals' foreground jobs at the last look
         self._unreadable: dict[str, datetime] = {}  # what -> when last warned about
         #: Set when kernels run on a gateway (``gateway.GatewayWatcher``).
         self.gateway: Any = None
@@ -91,7 +90,7 @@ class LiveServer:
         it outlives the kernel or terminal it came from."""
         now = now or self.tracker.now()
         kernels = self._kernels(now)
-        terminals = self._terminals(now)
+        terminals = self.terminals.read(self.terminal_manager, now)
         self.tracker.record_extensions(self.serverapp.web_app.settings)
         return policy.Facts(
             now=now,
@@ -162,47 +161,10 @@ class LiveServer:
                              "culling decisions (said at most every %s).", what,
                              type(e).__name__, e, timeutil.span(UNREADABLE_EVERY))
 
-    def _terminals(self, now: datetime) -> list[policy.Terminal]:
-        tm = self.terminal_manager
-        if tm is None:
-            return []
-        self._dying = {name: d for name, d in self._dying.items()
-                       if tm.terminals.get(name) is d[0]}
-        terminals, foreground = [], set()
-        for name, term in list(tm.terminals.items()):
-            last = getattr(term, "last_activity", now)
-            job = None
-            if name in self._dying:
-                # Killed, not closed yet: its shell's reply to SIGHUP stamps it active, but
-                # a cull is not activity; it keeps the time it was culled at until gone.
-                last = self._dying[name][1]
-            else:
-                job = self._job(name, term)
-            item = policy.Terminal(name=name, last_activity=last,
-                                   command=job.command if job else None,
-                                   waiting_for_input=job.waiting_for_input if job else False)
-            self.tracker.record(policy.TERMINAL, last, notify=False)
-            if item.working:
-                self.tracker.record(policy.BUSY_TERMINAL, now, notify=False,
-                                    detail=f"terminal {name}: {item.command}")
-            if job is not None:
-                foreground.add(job.pid)
-            terminals.append(item)
-        self._foreground = foreground
-        return terminals
-
-    def _job(self, name: str, term: Any) -> procs.TerminalJob | None:
-        """What runs in a terminal; a terminal we cannot read is taken as at its prompt."""
-        try:
-            return procs.terminal_job(term.ptyproc.pid, term.ptyproc.fd)
-        except Exception:
-            self.log.debug("Could not read what runs in terminal %s", name, exc_info=True)
-            return None
-
     def own_pids(self) -> set[int]:
         """Processes accounted for otherwise: the server, its kernels, its terminals'
         shells and foreground jobs (what ``procs.ProcessWatch`` leaves out)."""
-        pids = {os.getpid(), *self._foreground}
+        pids = {os.getpid(), *self.terminals.foreground}
         for kernel in list(self.kernel_manager._kernels.values()):
             pid = getattr(getattr(kernel, "provisioner", None), "pid", None)
             if isinstance(pid, int):
@@ -221,6 +183,16 @@ class LiveServer:
         for b in busy:
             self.tracker.record(f"{policy.PROCESS}{b.name}", when,
                                 detail=f"pid {b.pid}: {b.command} ({b.cpu:g} cores)")
+
+    async def session_path(self, kernel_id: str) -> str | None:
+        """The path of the session (notebook, console, file) using the kernel, if any."""
+        try:
+            sessions = await self.serverapp.session_manager.list_sessions()
+        except Exception:
+            self.log.debug("Could not list sessions", exc_info=True)
+            return None
+        return next((s.get("path") for s in sessions
+                     if (s.get("kernel") or {}).get("id") == kernel_id), None)
 
     def spec_timeouts(self) -> tuple[float, ...]:
         """The kernelspecs' own ``metadata.cull_idle_timeout`` values, read once (a new
@@ -258,24 +230,6 @@ class LiveServer:
                 self.log.warning("Ignoring %s; using %s s.", e, default)
             return default
 
-    # --- terminals being culled ----------------------------------------------------------
-
-    def terminal_culled(self, name: str, last_activity: datetime) -> None:
-        """``name`` is being killed: until it is gone it keeps ``last_activity``."""
-        tm = self.terminal_manager
-        term = tm.terminals.get(name) if tm is not None else None
-        if term is not None:
-            self._dying[name] = (term, last_activity)
-
-    def terminal_survived(self, name: str) -> None:
-        """A kill that did not take: the terminal is judged afresh (and culled again)."""
-        self._dying.pop(name, None)
-
-    def terminal_dying(self, name: str) -> bool:
-        """Killed and not closed yet: terminado closes a terminal when it reads the end of
-        its output, a moment after the process died."""
-        return name in self._dying
-
     def _clock_jumped(self, jump: timedelta, since: datetime, now: datetime) -> None:
         """The wall clock jumped (``activity.Clock``): move the activity times jupyter_server
         stamped on the live kernels and terminals with it, so their idle time is kept."""
@@ -287,4 +241,4 @@ class LiveServer:
         for item in live:
             if isinstance(getattr(item, "last_activity", None), datetime):
                 item.last_activity = shifted(item.last_activity, jump, since, now)
-        self._dying = {name: (term, when + jump) for name, (term, when) in self._dying.items()}
+        self.terminals.shift(jump)
