@@ -134,11 +134,11 @@ export function describeNoDeadline(server: IServerStatus): string {
 }
 
 /** The last activity's source in words, with what it was when the server says
- * (`a busy terminal: terminal 1: python train.py`). */
+ * (`a command running in a terminal — terminal 1: python train.py`). */
 export function describeLastActivity(server: IServerStatus): string {
   const detail = server.last_activity_detail;
   return detail
-    ? `${server.last_activity_label}: ${detail}`
+    ? `${server.last_activity_label} — ${detail}`
     : server.last_activity_label;
 }
 

@@ -9,6 +9,8 @@ Two servers with short timeouts (server idle 40 s, warning 12 s before):
 - dark theme, under a (simulated) JupyterHub: typing in a notebook moves the deadline; a
   heads-up comes before its idle kernel is culled; the unsaved edit is on disk after the
   server stopped; the stopped item offers the hub's home page.
+- a terminal running a silent command: the item and its details say what runs there and
+  that it (and the server) is kept while it runs.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import websocket
 from hubharness import wait_until
 
 from .conftest import NOTEBOOK, QUIET_NOTE, Console, quiet_after_stop, remaining_shown, ts
@@ -347,4 +350,35 @@ def test_a_status_of_the_wrong_shape_is_unavailable_and_the_countdown_recovers(
     first = lab.text()
     wait_until(lambda: lab.text() != first, 5, what="the countdown ticking")
     assert abs(lab.shown_stop()[1] - ts(server.status()["server"]["deadline"])) <= 2
+    assert lab.errors == []
+
+
+def type_in_terminal(server: Any, name: str, line: str) -> None:
+    """Type ``line`` into a terminal over its websocket (as its tab would), then close it."""
+    ws = websocket.create_connection(
+        f"ws://127.0.0.1:{server.port}/terminals/websocket/{name}?token={server.token}",
+        timeout=10)
+    try:
+        ws.send(json.dumps(["stdin", line + "\r"]))
+        time.sleep(0.3)  # let the shell read it before the tab closes
+    finally:
+        ws.close()
+
+
+def test_details_show_what_runs_in_a_terminal(browser: Any, lab_factory: Any) -> None:
+    server = lab_factory(["--ServerApp.shutdown_no_activity_timeout=3600"])
+    name = server.request("POST", "api/terminals")["name"]
+    type_in_terminal(server, name, "sleep 120")  # silent: only the process says it works
+    wait_until(lambda: any(t["command"] == "sleep 120" for t in server.status()["terminals"]),
+               10, what="the command in the status")
+
+    lab = Lab(browser, server)
+    wait_until(lambda: lab.text() == "No auto-stop: terminal busy", 10, what="busy label")
+    lab.page.click(ITEM)
+    details = lab.page.wait_for_selector(".jp-CullExt-details", timeout=10_000)
+    assert ("Nothing will stop this server while a command runs in a terminal."
+            in details.inner_text())
+    row = lab.page.locator(".jp-CullExt-terminal", has_text=f"Terminal {name}")
+    text = row.inner_text(timeout=5_000)
+    assert "running sleep 120" in text and "kept while a command runs" in text, text
     assert lab.errors == []

@@ -88,7 +88,7 @@ describe('the server', () => {
       last_activity_detail: 'terminal 1: python train.py'
     });
     expect(describeLastActivity(s)).toBe(
-      'a command running in a terminal: terminal 1: python train.py'
+      'a command running in a terminal — terminal 1: python train.py'
     );
     expect(describeLastActivity(server())).toBe(
       'someone using JupyterLab in a visible tab'
