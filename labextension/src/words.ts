@@ -192,11 +192,8 @@ export function describeKernelHeadsUp(
 ): string {
   const when = at(k.deadline);
   if (k.waiting_for_input_since !== null) {
-    return (
-      `The kernel of ${path} is waiting for your input (since ${at(k.waiting_for_input_since)}); ` +
-      `unanswered, it will be shut down at ${when} and its variables lost. ` +
-      'Answering the prompt keeps it.'
-    );
+    // Short: JupyterLab cuts a notification's text at 140 characters.
+    return `The kernel of ${path} is waiting for your input: answer the prompt, or it is shut down at ${when}.`;
   }
   return `The idle kernel of ${path} will be shut down at ${when}; its variables will be lost.`;
 }

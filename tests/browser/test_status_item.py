@@ -382,3 +382,39 @@ def test_details_show_what_runs_in_a_terminal(browser: Any, lab_factory: Any) ->
     text = row.inner_text(timeout=5_000)
     assert "running sleep 120" in text and "kept while a command runs" in text, text
     assert lab.errors == []
+
+
+def test_a_kernel_waiting_for_input_says_so(browser: Any, lab_factory: Any) -> None:
+    """An unanswered ``input()`` is not work: the kernel's heads-up and the details say the
+    kernel is waiting for the user's input, so the user knows answering keeps it."""
+    server = lab_factory(["--ServerApp.shutdown_no_activity_timeout=3600",
+                          "--CullExt.kernel_idle_timeout=20", f"--CullExt.warn_before={WARN}"])
+    (server.root / "ask.ipynb").write_text(json.dumps(NOTEBOOK))
+    lab = Lab(browser, server, "lab/tree/ask.ipynb")
+    lab.page.wait_for_selector(".jp-NotebookPanel .jp-Cell .cm-content", timeout=90_000)
+    wait_until(lambda: server.status()["kernels"], 60, what="a kernel")
+    lab.page.click(".jp-NotebookPanel .jp-Cell .cm-content")
+    lab.page.keyboard.type('name = input("name? ")')
+    lab.page.keyboard.press("Shift+Enter")
+    lab.page.wait_for_selector(".jp-Stdin-input", timeout=30_000)
+
+    def waiting() -> dict | None:
+        k = server.status()["kernels"][0]
+        return k if k["waiting_for_input_since"] else None
+
+    kernel = wait_until(waiting, 10, what="the prompt in the status")
+    assert kernel["heads_up_at"] is not None, kernel
+    # The item learns of the prompt at its next read (at most a minute later, sooner near
+    # an event it knows of); with this test's 20 s timeout, have it read now, as when the
+    # user comes back to the tab.
+    lab.page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+
+    heads_up = lab.toast("is waiting for your input")
+    heads_up.wait_for(timeout=(ts(kernel["deadline"]) - time.time() + 5) * 1000)
+    text = heads_up.inner_text()
+    assert "The kernel of ask.ipynb is waiting for your input: answer the prompt" in text, text
+    assert "…" not in text, text  # not cut short
+    lab.page.click(ITEM)
+    details = lab.page.wait_for_selector(".jp-CullExt-details", timeout=10_000)
+    assert "waiting for your input since" in details.inner_text()
+    assert lab.errors == []
