@@ -13,7 +13,7 @@ import type { CullModel } from './model';
 import { warningKey } from './phase';
 import { autosaveAt, kernelsToWarn } from './schedule';
 import type { IServerStatus, IStatus } from './statusdoc';
-import { describeSeconds } from './words';
+import { describeKernelHeadsUp, describeSeconds } from './words';
 
 /** How the warning before a stop is shown. */
 export type WarningDisplay = 'notification' | 'status-bar';
@@ -185,13 +185,13 @@ export class Alerts {
     const ids = new Set(due.map(k => k.id));
     this._dismissKernels(ids);
     for (const kernel of due) {
-      const key = `${kernel.id}@${kernel.deadline}`;
+      // A new heads-up when the deadline moves or the kernel starts or stops waiting for input.
+      const key = `${kernel.id}@${kernel.deadline}@${kernel.waiting_for_input_since}`;
       if (this._kernelNotes.has(key)) {
         continue;
       }
       const path = open.get(kernel.id) ?? kernel.name;
       const keep = kernel.keepalive_offer;
-      const deadline = parseTime(kernel.deadline) ?? now;
       const actions: Notification.IAction[] =
         keep > 0
           ? [
@@ -204,11 +204,12 @@ export class Alerts {
               }
             ]
           : [];
-      const id = Notification.info(
-        `The idle kernel of ${path} will be shut down at ${clock(this.options.model, deadline)}; ` +
-          'its variables will be lost.',
-        { autoClose: false, actions }
-      );
+      const at = (iso: string | null) =>
+        clock(this.options.model, parseTime(iso) ?? now);
+      const id = Notification.info(describeKernelHeadsUp(kernel, path, at), {
+        autoClose: false,
+        actions
+      });
       this._kernelNotes.set(key, id);
     }
   }

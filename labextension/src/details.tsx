@@ -1,5 +1,6 @@
 /**
- * The details popup (every deadline and why, keep-alive, kernels and terminals) and the
+ * The details popup (every deadline and why, keep-alive, kernels, terminals and the
+ * processes that counted as work) and the
  * sentences it shares with the status-bar item.
  */
 
@@ -10,11 +11,22 @@ import { parseTime } from './clock';
 import type { CullModel } from './model';
 import type {
   IKernelStatus,
+  IProcessStatus,
   IServerStatus,
   ITerminalStatus,
   IsoTime
 } from './statusdoc';
-import { describeReason, describeSeconds, formatDuration } from './words';
+import {
+  describeKernelState,
+  describeLastActivity,
+  describeNoDeadline,
+  describeProcess,
+  describeReason,
+  describeSeconds,
+  describeTerminalFate,
+  describeTerminalWork,
+  formatDuration
+} from './words';
 
 /** What the item's buttons do. */
 export interface IStatusActions {
@@ -71,15 +83,12 @@ export function summary(model: CullModel, hubHome: string | null): string {
   }
   const s = status.server;
   if (s.deadline === null) {
-    if (s.protected_by === 'busy_kernel') {
-      return 'Nothing will stop this server while a kernel is running code.';
-    }
-    return 'Nothing will stop this server automatically.';
+    return describeNoDeadline(s);
   }
   return `This server stops at ${when(model, s.deadline)}, when ${describeReason(s)}.`;
 }
 
-/** The details popup: every deadline and why, keep-alive, kernels and terminals. */
+/** The details popup: every deadline and why, keep-alive, kernels, terminals, processes. */
 export class CullDetails extends VDomRenderer<CullModel> {
   constructor(
     model: CullModel,
@@ -113,6 +122,9 @@ export class CullDetails extends VDomRenderer<CullModel> {
         {status && status.terminals.length > 0
           ? this._terminals(status.terminals)
           : null}
+        {status && status.processes.length > 0
+          ? processes(status.processes)
+          : null}
       </div>
     );
   }
@@ -136,7 +148,7 @@ export class CullDetails extends VDomRenderer<CullModel> {
         <dt>Last activity</dt>
         <dd>
           {when(model, s.last_activity)} ({relative(model, s.last_activity)}):{' '}
-          {s.last_activity_label}
+          {describeLastActivity(s)}
         </dd>
         <dt>Idle timeout</dt>
         <dd>{s.idle_timeout > 0 ? describeSeconds(s.idle_timeout) : 'none'}</dd>
@@ -186,7 +198,7 @@ export class CullDetails extends VDomRenderer<CullModel> {
       kernels.map(k => (
         <tr key={k.id}>
           <td>{open.get(k.id) ?? k.name}</td>
-          <td>{k.execution_state}</td>
+          <td>{describeKernelState(k, iso => when(this.model, iso))}</td>
           <td>{this._kernelFate(k)}</td>
         </tr>
       ))
@@ -219,21 +231,30 @@ export class CullDetails extends VDomRenderer<CullModel> {
     return table(
       'Terminals',
       terminals.map(t => (
-        <tr key={t.name}>
+        <tr key={t.name} className="jp-CullExt-terminal">
           <td>Terminal {t.name}</td>
+          <td>{describeTerminalWork(t)}</td>
           <td>active {relative(model, t.last_activity)}</td>
-          <td>
-            {t.deadline === null
-              ? 'never closed for idleness'
-              : `closed at ${when(model, t.deadline)} if idle`}
-          </td>
+          <td>{describeTerminalFate(t, iso => when(model, iso))}</td>
         </tr>
       ))
     );
   }
 }
 
-/** A titled table of the popup (kernels, terminals). */
+/** The processes that counted as work at the server's last sample. */
+function processes(list: IProcessStatus[]): JSX.Element {
+  return table(
+    'Processes',
+    list.map(p => (
+      <tr key={p.pid}>
+        <td>{describeProcess(p)}</td>
+      </tr>
+    ))
+  );
+}
+
+/** A titled table of the popup (kernels, terminals, processes). */
 function table(title: string, rows: JSX.Element[]): JSX.Element {
   return (
     <>

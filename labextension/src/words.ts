@@ -5,7 +5,16 @@
  */
 
 import { type Phase, remainingMs } from './phase';
-import type { IServerStatus } from './statusdoc';
+import type {
+  IKernelStatus,
+  IProcessStatus,
+  IServerStatus,
+  ITerminalStatus,
+  IsoTime
+} from './statusdoc';
+
+/** A server time as the user's wall-clock time (the caller knows the clock offset). */
+export type TimeWords = (iso: IsoTime | null) => string;
 
 /**
  * A duration for the status bar. With seconds: `42:13`, `1:02:03`, `0:09` (rounded up, so
@@ -79,9 +88,14 @@ export function label(
     return 'Auto-stop…';
   }
   if (phase === 'none') {
-    return server.protected_by === 'busy_kernel'
-      ? 'No auto-stop: kernel busy'
-      : 'No auto-stop';
+    switch (server.protected_by) {
+      case 'busy_kernel':
+        return 'No auto-stop: kernel busy';
+      case 'busy_terminal':
+        return 'No auto-stop: terminal busy';
+      default:
+        return 'No auto-stop';
+    }
   }
   if (phase === 'due') {
     return 'Stopping…';
@@ -105,6 +119,83 @@ export function describeReason(server: IServerStatus): string {
     return 'the keep-alive ends and nothing else is happening';
   }
   return `nothing has happened for ${describeSeconds(server.idle_timeout)}`;
+}
+
+/** Why nothing will stop the server (it has no deadline), as a sentence. */
+export function describeNoDeadline(server: IServerStatus): string {
+  switch (server.protected_by) {
+    case 'busy_kernel':
+      return 'Nothing will stop this server while a kernel is running code.';
+    case 'busy_terminal':
+      return 'Nothing will stop this server while a command runs in a terminal.';
+    default:
+      return 'Nothing will stop this server automatically.';
+  }
+}
+
+/** The last activity's source in words, with what it was when the server says
+ * (`a command running in a terminal — terminal 1: python train.py`). */
+export function describeLastActivity(server: IServerStatus): string {
+  const detail = server.last_activity_detail;
+  return detail
+    ? `${server.last_activity_label} — ${detail}`
+    : server.last_activity_label;
+}
+
+/** What a terminal is doing: its foreground command, or that it waits for the keyboard. */
+export function describeTerminalWork(t: ITerminalStatus): string {
+  if (t.command === null) {
+    return 'at the prompt';
+  }
+  return t.waiting_for_input
+    ? `waiting for your input: ${t.command}`
+    : `running ${t.command}`;
+}
+
+/** What becomes of a terminal, and why it is kept if it is. */
+export function describeTerminalFate(
+  t: ITerminalStatus,
+  at: TimeWords
+): string {
+  switch (t.protected_by) {
+    case 'busy':
+      return 'kept while a command runs';
+    case 'keepalive':
+      return `kept alive until ${at(t.deadline)}`;
+    default:
+      break;
+  }
+  return t.deadline === null
+    ? 'never closed for idleness'
+    : `closed at ${at(t.deadline)} if idle`;
+}
+
+/** A kernel's state: the server's, or that it waits for an answer to `input()`. */
+export function describeKernelState(k: IKernelStatus, at: TimeWords): string {
+  return k.waiting_for_input_since === null
+    ? k.execution_state
+    : `waiting for your input since ${at(k.waiting_for_input_since)}`;
+}
+
+/** A process that counted as activity: its command and the CPU it used. */
+export function describeProcess(p: IProcessStatus): string {
+  const cores = p.cpu.toFixed(2);
+  return `${p.command} (pid ${p.pid}): ${cores} ${p.cpu === 1 ? 'core' : 'cores'}`;
+}
+
+/** The heads-up before a kernel open here is culled; one waiting for `input()` is named as
+ * such, since answering the prompt keeps it. */
+export function describeKernelHeadsUp(
+  k: IKernelStatus,
+  path: string,
+  at: TimeWords
+): string {
+  const when = at(k.deadline);
+  if (k.waiting_for_input_since !== null) {
+    // Short: JupyterLab cuts a notification's text at 140 characters.
+    return `The kernel of ${path} is waiting for your input: answer the prompt, or it is shut down at ${when}.`;
+  }
+  return `The idle kernel of ${path} will be shut down at ${when}; its variables will be lost.`;
 }
 
 /** Why a keep-alive of `seconds` cannot be asked for, or null if it can. */

@@ -9,6 +9,8 @@ Two servers with short timeouts (server idle 40 s, warning 12 s before):
 - dark theme, under a (simulated) JupyterHub: typing in a notebook moves the deadline; a
   heads-up comes before its idle kernel is culled; the unsaved edit is on disk after the
   server stopped; the stopped item offers the hub's home page.
+- a terminal running a silent command: the item and its details say what runs there and
+  that it (and the server) is kept while it runs.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import websocket
 from hubharness import wait_until
 
 from .conftest import (
@@ -355,4 +358,71 @@ def test_a_status_of_the_wrong_shape_is_unavailable_and_the_countdown_recovers(
     first = lab.text()
     wait_until(lambda: lab.text() != first, 5, what="the countdown ticking")
     assert abs(lab.shown_stop()[1] - ts(server.status()["server"]["deadline"])) <= 2
+    assert lab.errors == []
+
+
+def type_in_terminal(server: Any, name: str, line: str) -> None:
+    """Type ``line`` into a terminal over its websocket (as its tab would), then close it."""
+    ws = websocket.create_connection(
+        f"ws://127.0.0.1:{server.port}/terminals/websocket/{name}?token={server.token}",
+        timeout=10)
+    try:
+        ws.send(json.dumps(["stdin", line + "\r"]))
+        time.sleep(0.3)  # let the shell read it before the tab closes
+    finally:
+        ws.close()
+
+
+def test_details_show_what_runs_in_a_terminal(browser: Any, lab_factory: Any) -> None:
+    server = lab_factory(["--ServerApp.shutdown_no_activity_timeout=3600"])
+    name = server.request("POST", "api/terminals")["name"]
+    type_in_terminal(server, name, "sleep 120")  # silent: only the process says it works
+    wait_until(lambda: any(t["command"] == "sleep 120" for t in server.status()["terminals"]),
+               10, what="the command in the status")
+
+    lab = Lab(browser, server)
+    wait_until(lambda: lab.text() == "No auto-stop: terminal busy", 10, what="busy label")
+    lab.page.click(ITEM)
+    details = lab.page.wait_for_selector(".jp-CullExt-details", timeout=10_000)
+    assert ("Nothing will stop this server while a command runs in a terminal."
+            in details.inner_text())
+    row = lab.page.locator(".jp-CullExt-terminal", has_text=f"Terminal {name}")
+    text = row.inner_text(timeout=5_000)
+    assert "running sleep 120" in text and "kept while a command runs" in text, text
+    assert lab.errors == []
+
+
+def test_a_kernel_waiting_for_input_says_so(browser: Any, lab_factory: Any) -> None:
+    """An unanswered ``input()`` is not work: the kernel's heads-up and the details say the
+    kernel is waiting for the user's input, so the user knows answering keeps it."""
+    server = lab_factory(["--ServerApp.shutdown_no_activity_timeout=3600",
+                          "--CullExt.kernel_idle_timeout=20", f"--CullExt.warn_before={WARN}"])
+    (server.root / "ask.ipynb").write_text(json.dumps(NOTEBOOK))
+    lab = Lab(browser, server, "lab/tree/ask.ipynb")
+    lab.page.wait_for_selector(".jp-NotebookPanel .jp-Cell .cm-content", timeout=90_000)
+    wait_until(lambda: server.status()["kernels"], 60, what="a kernel")
+    lab.page.click(".jp-NotebookPanel .jp-Cell .cm-content")
+    lab.page.keyboard.type('name = input("name? ")')
+    lab.page.keyboard.press("Shift+Enter")
+    lab.page.wait_for_selector(".jp-Stdin-input", timeout=30_000)
+
+    def waiting() -> dict | None:
+        k = server.status()["kernels"][0]
+        return k if k["waiting_for_input_since"] else None
+
+    kernel = wait_until(waiting, 10, what="the prompt in the status")
+    assert kernel["heads_up_at"] is not None, kernel
+    # The item learns of the prompt at its next read (at most a minute later, sooner near
+    # an event it knows of); with this test's 20 s timeout, have it read now, as when the
+    # user comes back to the tab.
+    lab.page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+
+    heads_up = lab.toast("is waiting for your input")
+    heads_up.wait_for(timeout=(ts(kernel["deadline"]) - time.time() + 5) * 1000)
+    text = heads_up.inner_text()
+    assert "The kernel of ask.ipynb is waiting for your input: answer the prompt" in text, text
+    assert "…" not in text, text  # not cut short
+    lab.page.click(ITEM)
+    details = lab.page.wait_for_selector(".jp-CullExt-details", timeout=10_000)
+    assert "waiting for your input since" in details.inner_text()
     assert lab.errors == []

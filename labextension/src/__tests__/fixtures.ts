@@ -1,7 +1,13 @@
 /** Status documents for the unit tests, typed by the generated `statusdoc.ts`: a key
  * the schema gains or loses fails to compile here. */
 
-import type { IKernelStatus, IServerStatus, IStatus } from '../statusdoc';
+import type {
+  IKernelStatus,
+  IProcessStatus,
+  IServerStatus,
+  IStatus,
+  ITerminalStatus
+} from '../statusdoc';
 
 export const T0 = Date.parse('2025-01-01T12:00:00.000Z');
 export const iso = (ms: number) => new Date(ms).toISOString();
@@ -20,6 +26,7 @@ export function server(overrides: Partial<IServerStatus> = {}): IServerStatus {
     last_activity: iso(T0 - 3_000_000),
     last_activity_source: 'presence',
     last_activity_label: 'someone using JupyterLab in a visible tab',
+    last_activity_detail: null,
     protected_by: null,
     keepalive_until: null,
     keepalive_max: 86400,
@@ -43,6 +50,36 @@ export function kernel(overrides: Partial<IKernelStatus> = {}): IKernelStatus {
     goes_with_server: false,
     heads_up_at: iso(T0 + 240_000),
     keepalive_offer: 1800,
+    waiting_for_input_since: null,
+    ...overrides
+  };
+}
+
+export function terminal(
+  overrides: Partial<ITerminalStatus> = {}
+): ITerminalStatus {
+  return {
+    name: '1',
+    last_activity: iso(T0),
+    timeout: 300,
+    deadline: iso(T0 + 300_000),
+    protected_by: null,
+    command: null,
+    waiting_for_input: false,
+    ...overrides
+  };
+}
+
+export function processEntry(
+  overrides: Partial<IProcessStatus> = {}
+): IProcessStatus {
+  return {
+    pid: 42,
+    name: 'python',
+    command: 'python train.py',
+    cpu: 0.98,
+    sampled: iso(T0),
+    source: 'process:python',
     ...overrides
   };
 }
@@ -56,11 +93,13 @@ export function status(
     server: s,
     kernels,
     terminals: [],
+    processes: [],
     settings: {
       kernel_timeout: 300,
       cull_busy: false,
       cull_connected: true,
-      terminal_timeout: 300
+      terminal_timeout: 300,
+      cull_busy_terminals: false
     },
     hub: {
       reporting: false,
