@@ -214,6 +214,8 @@ export class CullDetails extends VDomRenderer<CullModel> {
         return 'kept while open';
       case 'keepalive':
         return `kept alive until ${when(model, k.deadline)}`;
+      case 'unknown':
+        return 'state unknown (gateway out of reach): not shut down until it is known';
       default:
         break;
     }

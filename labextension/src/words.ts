@@ -93,6 +93,8 @@ export function label(
         return 'No auto-stop: kernel busy';
       case 'busy_terminal':
         return 'No auto-stop: terminal busy';
+      case 'unknown_kernel':
+        return 'No auto-stop: kernel state unknown';
       default:
         return 'No auto-stop';
     }
@@ -128,6 +130,11 @@ export function describeNoDeadline(server: IServerStatus): string {
       return 'Nothing will stop this server while a kernel is running code.';
     case 'busy_terminal':
       return 'Nothing will stop this server while a command runs in a terminal.';
+    case 'unknown_kernel':
+      return (
+        "A kernel's state cannot be read now (its gateway is out of reach): nothing is " +
+        'stopped until it can be.'
+      );
     default:
       return 'Nothing will stop this server automatically.';
   }

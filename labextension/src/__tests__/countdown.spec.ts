@@ -94,6 +94,9 @@ describe('phase and label', () => {
     expect(phaseAt(s, T0)).toBe('none');
     expect(remainingMs(s, T0)).toBeNull();
     expect(label('none', s, T0)).toBe('No auto-stop');
+    expect(label('none', { ...s, protected_by: 'unknown_kernel' }, T0)).toBe(
+      'No auto-stop: kernel state unknown'
+    );
     expect(label('none', { ...s, protected_by: 'busy_kernel' }, T0)).toBe(
       'No auto-stop: kernel busy'
     );

@@ -110,6 +110,7 @@ export function status(
       last_reported_activity: null,
       reports: 0,
       clock_skew_seconds: null
-    }
+    },
+    gateway: null
   };
 }
