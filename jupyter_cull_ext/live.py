@@ -8,6 +8,7 @@ listener here keeps the idle time of live kernels and terminals across wall-cloc
 
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -202,6 +203,9 @@ class LiveServer:
             try:
                 specs = self.kernel_manager.kernel_spec_manager.get_all_specs()
             except Exception:
+                specs = {}
+            if inspect.isawaitable(specs):  # a gateway's kernelspecs: remote, not read here
+                getattr(specs, "close", lambda: None)()
                 specs = {}
             for name, spec in specs.items():
                 value = ((spec or {}).get("spec") or {}).get("metadata", {}).get(

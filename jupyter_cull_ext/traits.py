@@ -167,9 +167,9 @@ class CullTraits(Configurable):
     def _sampling(self, proposal: Any) -> float:
         name, value = proposal["trait"].name, proposal["value"]
         low = 1.0 if name == "process_sample_interval" else 0.0
-        if not low <= value < float("inf"):
-            raise TraitError(f"CullExt.{name} must be a number of at least {low:g}, "
-                             f"not {value!r}")
+        if not low <= value <= knobs.MAX_SECONDS:
+            raise TraitError(f"CullExt.{name} must be a number from {low:g} to "
+                             f"{knobs.MAX_SECONDS}, not {value!r}")
         return value
 
     @validate("server_log_max_bytes", "server_log_backups")

@@ -123,11 +123,11 @@ def test_an_unanswered_input_prompt_is_reported_as_the_prompts_time(hub):
 
     import websocket
 
-    hub.start_server("carol")
-    code, kernel = hub.server_api("POST", "carol", "api/kernels", {"name": "python3"})
+    hub.start_server("dave")
+    code, kernel = hub.server_api("POST", "dave", "api/kernels", {"name": "python3"})
     assert code == 201
     ws = websocket.create_connection(
-        f"ws://127.0.0.1:{hub.proxy_port}/user/carol/api/kernels/{kernel['id']}/channels",
+        f"ws://127.0.0.1:{hub.proxy_port}/user/dave/api/kernels/{kernel['id']}/channels",
         header=[f"Authorization: token {hub.admin_token}"], timeout=30)
     ws.send(json.dumps({
         "header": {"msg_id": uuid.uuid4().hex, "msg_type": "execute_request", "username": "",
@@ -143,12 +143,12 @@ def test_an_unanswered_input_prompt_is_reported_as_the_prompts_time(hub):
     ws.close()
 
     def waiting():
-        code, status = hub.server_api("GET", "carol", "api/cull/status")
+        code, status = hub.server_api("GET", "dave", "api/cull/status")
         k = next(k for k in status["kernels"] if k["id"] == kernel["id"])
         return status if k["waiting_for_input_since"] else None
 
     status = wait_until(waiting, timeout=10, what="the prompt in the status")
     assert status["server"]["protected_by"] is None, status["server"]
     time.sleep(INTERVAL * 2.5)  # a busy kernel would be reported as "now" at every interval
-    reported = hub_last_activity(hub, "carol")
+    reported = hub_last_activity(hub, "dave")
     assert abs((reported - asked).total_seconds()) <= 2, (reported, asked)

@@ -47,6 +47,8 @@ JUDGED = {
     "terminal_idle_timeout", "terminal_cull_interval", "server_idle_timeout", "warn_before",
     "keepalive_max", "max_age", "server_started", "hub_activity_interval",
     "counted_requests", "server_log_path", "server_log_max_bytes", "server_log_backups",
+    "cull_busy_terminals", "keepalive_owner_only", "process_cpu_threshold",
+    "process_sample_interval",
 }
 TIMEOUTS = ("kernel_idle_timeout", "terminal_idle_timeout", "server_idle_timeout")
 INTERVALS = {"kernel_cull_interval": "kernel_idle_timeout",
@@ -93,6 +95,8 @@ log_paths = st.sampled_from(["", "{tmp}/server.log", "/dev/full", "{tmp}", "{tmp
 
 SPECIAL = {
     "cull_busy": booleans_like,
+    "cull_busy_terminals": booleans_like,
+    "keepalive_owner_only": booleans_like,
     "cull_connected": booleans_like,
     "server_started": started_like,
     "counted_requests": st.one_of(st.lists(regexes, max_size=4), st.lists(anything, max_size=2),
@@ -114,6 +118,9 @@ near_now = st.integers(min_value=-365 * 86400, max_value=86400).map(
     lambda s: (datetime.now(timezone.utc) + timedelta(seconds=s)).isoformat())
 PLAUSIBLE = {
     "cull_busy": st.booleans(), "cull_connected": st.booleans(),
+    "cull_busy_terminals": st.booleans(), "keepalive_owner_only": st.booleans(),
+    "process_cpu_threshold": st.sampled_from([0, 0.05, 0.1, 1.0]),
+    "process_sample_interval": st.sampled_from([1, 5, 30.0]),
     "server_started": near_now,
     "hub_activity_interval": st.one_of(st.none(), plausible_seconds),
     "counted_requests": st.lists(regexes, max_size=3),
