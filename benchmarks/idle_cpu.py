@@ -3,7 +3,9 @@
 Both servers run side by side for the same window; the figure is the server process's own
 CPU time (user + system, from /proc) per minute of wall time. Our cost while idle is the
 timer (it wakes at the next deadline or a quarter of the shortest timeout, at most every
-5 s) and the process sampler (every ``process_sample_interval``, 5 s by default).
+30 s) and the process sampler (every ``process_sample_interval``, 5 s by default, which
+reads only this server's known processes and scans the process table every 30 s while idle:
+a machine where processes come and go by the hundred costs more here).
 
     python benchmarks/idle_cpu.py [--seconds 60] [--pairs 2]
 """

@@ -26,7 +26,7 @@ from .announce import Announcer
 from .live import LiveServer
 
 #: Longest the timer sleeps between looks, in seconds.
-MAX_SLEEP = 10.0
+MAX_SLEEP = 30.0
 #: Shortest, for timeouts of a second or two (tests, demos).
 MIN_SLEEP = 0.25
 
