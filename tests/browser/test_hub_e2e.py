@@ -19,8 +19,9 @@ used with a token that the ``admin`` user gets from the hub by logging in with i
 3. An admin puts the user in the ``short`` group; the user starts the server again from the
    hub home page and runs ``time.sleep(600)`` in the notebook. The busy kernel keeps the
    idle stop away, but the status document shows the max-age deadline (the hub's
-   ``started`` + the group's max age) from the start, and the server is stopped at it
-   (within 2 s, by the hub's view and by the process's exit); the log says max age.
+   ``started`` + the group's max age) from the start, and the server stops itself at it
+   (the process exits within 2 s); the hub shows it stopped within the companion's grace
+   (``SERVER_GRACE``) at the latest; the log says max age.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from typing import Any
 
 import pytest
 from hubharness import BIN, free_port, http, wait_until
+
+from jupyter_cull_ext.hub.options import SERVER_GRACE
 
 from .conftest import (
     NOTEBOOK,
@@ -398,10 +401,12 @@ def test_idle_stop_then_max_age_through_the_demo_hub(browser: Any, demo_hub: Dem
               f"{exit_late:+.2f} s after started + max age; exit {shown_late:+.2f} s after "
               f"the last countdown reading; companion's stop request "
               f"{companion[-1] + ' s after the deadline' if companion else 'not sent'}")
-        # Not before the deadline (half a second for a poll's own duration), at most 2 s
-        # after it.
-        assert -0.5 <= hub_late <= 2, seen
+        # The server stops itself: not before the deadline (half a second for a poll's own
+        # duration), at most 2 s after it. The companion stops what is left only after its
+        # grace (a server's clock may lag the hub's; it must save first), so the hub shows
+        # the server stopped by then at the latest (sooner if its spawner poll notices).
         assert -0.5 <= exit_late <= 2, seen
+        assert -0.5 <= hub_late <= SERVER_GRACE + 2, seen
         assert abs(shown_late) <= 2, (seen["exit"], seen["readings"][-5:])
         wait_until(lambda: hub.server(USER) is None, 30, what="the hub done stopping")
 
