@@ -86,7 +86,9 @@ async def test_failures_back_off_log_once_and_recover(fast, caplog, jp_asyncio_l
         assert stub.requests == []  # nothing new: nothing sent
         clock.tick()
         r.poke()
-        await wait_for(lambda: asyncio.sleep(0, len(stub.requests) >= 6), timeout=10)
+        # The 6th request reaching the stub is not yet its answer reaching the reporter.
+        await wait_for(lambda: asyncio.sleep(0, len(stub.requests) >= 6 and r.last_report_ok),
+                       timeout=10)
         assert r.last_report_ok is True and r.last_error is None
         assert r.sent == clock.value
         # 5 failures then 1 success; retries spaced by a growing backoff, not hammering

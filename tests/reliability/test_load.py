@@ -192,7 +192,8 @@ def test_many_kernels_and_terminals_are_culled_on_time_under_status_load(
 
     log = (tmp_path / "home" / ".jupyter-server-log.txt").read_text()
     decided = {m[2]: datetime.fromisoformat(m[1]).timestamp() for m in re.finditer(
-        r"^\[W (\S+ \S+) CullExt\] Culling idle (?:kernel|terminal) ([^\s:]+)", log, re.M)}
+        r"^\[W (\S+ \S+) \S+ \d+ CullExt\] Culling idle (?:kernel|terminal) ([^\s:]+)", log,
+        re.M)}
     assert set(decided) == idents, (sorted(idents - set(decided)), log)
     decision_late = {i: decided[i] - watcher.deadline[i] for i in idents}
     late = {i: watcher.gone[i] - watcher.deadline[i] for i in idents}
