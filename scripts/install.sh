@@ -60,7 +60,7 @@ _ci_venv() {
     if [ -e "$stamp" ]; then
         return 0
     fi
-    _ci_log "pip install -e '.[test,test-gateway]' (first run takes a minute or two)"
+    _ci_log "pip install -e '.[test,test-gateway,test-notebook]' (first run takes a minute or two)"
     # pip writes the package's shared data through the venv's link to the build (an extra
     # install.json there breaks the next editable build): let it write a directory instead.
     local link="$venv/share/jupyter/labextensions/jupyter-cull-ext"
@@ -68,7 +68,7 @@ _ci_venv() {
     (
         cd "$_ci_root"
         "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
-        "$venv/bin/python" -m pip install -q --disable-pip-version-check -e '.[test,test-gateway]'
+        "$venv/bin/python" -m pip install -q --disable-pip-version-check -e '.[test,test-gateway,test-notebook]'
     )
     rm -f "$venv"/.installed-*
     touch "$stamp"
