@@ -30,6 +30,7 @@ from .enforce import Enforcer
 from .events import CullEvents
 from .handlers import default_handlers
 from .hubreport import HubReporter, env_interval, reporter_from_env
+from .hubstop import hub_stop_from_env
 from .knobs import LIMITS
 from .live import Limits, LiveServer
 from .traits import MAX_LOG_BACKUPS, CullTraits, parse_started
@@ -177,6 +178,7 @@ class CullExt(ExtensionApp, CullTraits):
             self.reporter.start()
             self.log.info("jupyter_cull_ext: reporting activity to JupyterHub at most every "
                           "%s s while active, never while idle.", self.reporter.interval)
+        self.enforcer.ask_hub = hub_stop_from_env(os.environ, self.log)
         patches.install_at_start(self)
         if self.process_watch is not None:
             self._sampler = PeriodicCallback(self._sample_processes,

@@ -14,6 +14,7 @@ stock cullers' per-item checks are routed here by ``patches`` (one rule, one kee
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -236,10 +237,23 @@ class Enforcer:
         finally:
             self._acting.discard(key)
 
+    #: Under a hub, hands the server's stop to the hub first (``hubstop.HubStop``), so that
+    #: the hub shows it stopped at once; the server exits by itself after it either way.
+    ask_hub: Callable[[], Awaitable[bool]] | None = None
+
     def _stop_server(self, decision: policy.Decision) -> None:
         self.announce.server_stopping(decision)
         self.stop()
-        self.live.serverapp.stop()
+        if self.ask_hub is None:
+            self.live.serverapp.stop()
+        else:
+            self._in_background(self._stop_through_hub(self.ask_hub))
+
+    async def _stop_through_hub(self, ask_hub: Callable[[], Awaitable[bool]]) -> None:
+        try:
+            await ask_hub()
+        finally:
+            self.live.serverapp.stop()
 
     def _warn(self, decision: policy.Decision) -> None:
         """Say once per server deadline, when its warning time has come, that it is near."""

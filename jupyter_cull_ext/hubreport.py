@@ -27,7 +27,7 @@ import asyncio
 import json
 import random
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -253,6 +253,11 @@ class HubReporter:
             self.on_event("hub_report_failing", error=self.last_error)
 
 
+def hub_token(env: Mapping[str, str]) -> str:
+    """This server's hub API token, where the hub's spawners put it ("" outside a hub)."""
+    return env.get("JUPYTERHUB_API_TOKEN") or env.get("JPY_API_TOKEN", "")
+
+
 def reporter_from_env(
     env: dict[str, str], interval: float | None, last_activity: Callable[[], datetime],
     log: Any, on_event: Callable[..., None] | None = None,
@@ -261,7 +266,7 @@ def reporter_from_env(
     """A reporter configured the way jupyterhub-singleuser's is, or None outside a hub or
     with an interval of 0 (reporting off, as in jupyterhub-singleuser)."""
     url = env.get("JUPYTERHUB_ACTIVITY_URL", "")
-    token = env.get("JUPYTERHUB_API_TOKEN") or env.get("JPY_API_TOKEN", "")
+    token = hub_token(env)
     if not url or not token:
         return None
     if interval is None:

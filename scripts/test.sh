@@ -20,7 +20,7 @@ export CULL_EXT_INSTALL_OLDEST="$oldest"
 source scripts/install.sh
 rc=0
 if [ "$newest" = 1 ]; then
-    .venv/bin/python -m pytest "$@" || rc=$?
+    .venv/bin/python -m pytest --durations=30 "$@" || rc=$?
 fi
 if [ "$oldest" = 1 ]; then
     printf '[test] the oldest declared versions (%s):\n' \

@@ -27,6 +27,15 @@ import websocket
 BIN = Path(sys.executable).parent
 
 
+def process_gone(pid: int) -> bool:
+    """Whether a process has ended (an exited child its parent has not reaped yet counts)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[0] in ("Z", "X")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -13,7 +13,7 @@ import time
 from datetime import datetime, timezone
 
 import pytest
-from hubharness import Hub, wait_until
+from hubharness import Hub, process_gone, wait_until
 
 INTERVAL = 4
 
@@ -22,9 +22,18 @@ def parse(ts: str) -> datetime:
     return datetime.fromisoformat(ts.replace("Z", "+00:00"))
 
 
+#: erin's server is told a max age (the others none), as ``hub.configure`` would, but this hub
+#: has no companion: her server's token may not stop her server.
+ERIN_MAX_AGE = 15
+CONFIG = f"""
+c.Spawner.environment["JUPYTER_CULL_MAX_AGE"] = (
+    lambda spawner: "{ERIN_MAX_AGE}" if spawner.user.name == "erin" else "0")
+"""
+
+
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory):
-    h = Hub(tmp_path_factory.mktemp("hub"),
+    h = Hub(tmp_path_factory.mktemp("hub"), config=CONFIG,
             spawner_env={"JUPYTERHUB_ACTIVITY_INTERVAL": str(INTERVAL)})
     h.start()
     yield h
@@ -152,3 +161,21 @@ def test_an_unanswered_input_prompt_is_reported_as_the_prompts_time(hub):
     time.sleep(INTERVAL * 2.5)  # a busy kernel would be reported as "now" at every interval
     reported = hub_last_activity(hub, "dave")
     assert abs((reported - asked).total_seconds()) <= 2, (reported, asked)
+
+
+@pytest.mark.oldest
+def test_without_the_scope_a_server_exits_by_itself_and_says_why_once(hub):
+    """No ``hub.configure``: the hub refuses the server's request to stop itself (403). It
+    stops on time all the same, and its log says why the hub was not the one to stop it."""
+    hub.start_server("erin")
+    pid = hub.user("erin")["servers"][""]["state"]["pid"]
+    code, status = hub.server_api("GET", "erin", "api/cull/status")
+    assert code == 200 and status["server"]["reason"] == "max_age", status
+    deadline = parse(status["server"]["deadline"]).timestamp()
+
+    exited = wait_until(lambda: process_gone(pid) and time.time(), ERIN_MAX_AGE + 30, interval=0.1, what="erin's server exited")
+    assert -0.5 <= exited - deadline <= 2, (exited, deadline)
+    log = (hub.root / "home" / "erin" / ".jupyter-server-log.txt").read_text()
+    assert log.count("The hub could not stop this server (its token lacks the scope "
+                     "delete:servers!server") == 1, log
+    assert "403 DELETE /hub/api/users/erin/server" in hub.log()

@@ -6,14 +6,19 @@ role granting that service exactly the scopes it needs, and two callable
 requested (JupyterHub sets ``orm_spawner.started`` before it calls ``Spawner.start``, which
 builds the environment). The server extension then shows the max-age deadline in
 ``api/cull/status`` from the start, warns before it, and stops itself at it; the companion
-stops it from the hub side too, in case it cannot.
+stops it from the hub side too, in case it cannot. It also lets each server's token stop
+that server only (``delete:servers!server`` in ``Spawner.server_token_scopes``): a server
+that stops itself, idle or at max age, asks the hub to stop it (``hubstop``), so the hub
+shows it stopped at once instead of at its next poll.
 
-Runs inside the hub process: it imports nothing from jupyterhub or jupyter_server.
+Runs inside the hub process: it imports nothing from jupyter_server, and from jupyterhub
+only when the hub asks a spawner for its token's scopes.
 """
 
 from __future__ import annotations
 
 import sys
+import inspect
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -23,6 +28,11 @@ from .options import Options
 from .rules import Limits
 
 SERVICE_NAME = "jupyter-cull-hub"
+#: What lets a server ask the hub to stop it, and nothing else.
+SELF_STOP_SCOPE = "delete:servers!server"
+#: The hub's ``server`` role, whose scopes a server token gets when
+#: ``Spawner.server_token_scopes`` is empty (JupyterHub 4 to 6).
+DEFAULT_SERVER_SCOPES = ("users:activity!user", "access:servers!server")
 
 
 def configure(
@@ -82,6 +92,7 @@ def configure(
         })
     if tell_servers:
         add_environment(c, server_environment(limits))
+        add_self_stop_scope(c)
     return service
 
 
@@ -108,13 +119,57 @@ def hub_isoformat(when: datetime | None) -> str:
     return when.isoformat() + "Z"
 
 
+def add_self_stop_scope(c: Any) -> None:
+    """Add ``SELF_STOP_SCOPE`` to the scopes each server's token gets, keeping the rest: the
+    ``server_token_scopes`` configured before (a list or a callable, on ``Spawner`` or a
+    spawner class's section), else the hub's ``server`` role as it stands when the server
+    starts, as JupyterHub itself would. (The hub grants only what the user holds; users may
+    stop their own servers by default.)"""
+    for section in spawner_sections(c, "server_token_scopes"):
+        configured = c[section].get("server_token_scopes")
+        c[section].server_token_scopes = with_self_stop(configured)
+
+
+def with_self_stop(configured: Any) -> Any:
+    """``Spawner.server_token_scopes`` as a callable: ``configured``'s scopes (or the
+    ``server`` role's when none are) plus ``SELF_STOP_SCOPE``."""
+
+    async def scopes(spawner: Any) -> list[str]:
+        base = configured(spawner) if callable(configured) else configured
+        if inspect.isawaitable(base):
+            base = await base
+        if not base:
+            base = server_role_scopes(spawner)
+        return sorted({*base, SELF_STOP_SCOPE})
+
+    return scopes
+
+
+def server_role_scopes(spawner: Any) -> list[str]:
+    """The hub's ``server`` role's scopes (an operator may have changed them with
+    ``load_roles``), or its default outside a hub's database."""
+    db = getattr(spawner, "db", None)
+    if db is not None:
+        from jupyterhub import orm
+
+        role = orm.Role.find(db, "server")
+        if role is not None:
+            return list(role.scopes)
+    return list(DEFAULT_SERVER_SCOPES)
+
+
+def spawner_sections(c: Any, trait: str) -> list[str]:
+    """``Spawner`` and every spawner class's config section that sets ``trait`` already (a
+    subclass section, e.g. z2jh's ``c.KubeSpawner.environment``, would otherwise replace
+    what is set on ``Spawner``)."""
+    return ["Spawner"] + [
+        section for section in list(c.keys())
+        if section != "Spawner" and section.endswith("Spawner") and trait in c[section]
+    ]
+
+
 def add_environment(c: Any, entries: Mapping[str, Any]) -> None:
     """Add ``entries`` to ``Spawner.environment`` and to every spawner class's
-    ``environment`` already configured (a subclass section, e.g. z2jh's
-    ``c.KubeSpawner.environment``, would otherwise replace the ``Spawner`` one)."""
-    sections = ["Spawner"] + [
-        section for section in list(c.keys())
-        if section != "Spawner" and section.endswith("Spawner") and "environment" in c[section]
-    ]
-    for section in sections:
+    ``environment`` already configured."""
+    for section in spawner_sections(c, "environment"):
         c[section].environment.update(entries)

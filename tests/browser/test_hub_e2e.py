@@ -13,15 +13,18 @@ used with a token that the ``admin`` user gets from the hub by logging in with i
    visible and untouched. The edit is saved into their home before the stop (a save marked
    as the widget's, which does not postpone it); the server process exits within 2 s of
    what the countdown last showed; the server log in their home says why (idle, with the
-   last activity). The item then says the server stopped and links to the hub's home page,
-   with no "server unreachable" dialog over the page once JupyterLab notices: opening it makes the hub notice the stop (it otherwise polls every 30 s) and the REST
-   API lists no running server.
+   last activity). The server asked the hub to stop it, so the hub's API shows it stopped
+   within 2 s of the deadline too (not at the spawner's next poll, 30 s later). The item
+   then says the server stopped and links to the hub's home page, with no "server
+   unreachable" dialog over the page once JupyterLab notices; there the user can start it
+   again at once.
 3. An admin puts the user in the ``short`` group; the user starts the server again from the
    hub home page and runs ``time.sleep(600)`` in the notebook. The busy kernel keeps the
    idle stop away, but the status document shows the max-age deadline (the hub's
    ``started`` + the group's max age) from the start, and the server stops itself at it
-   (the process exits within 2 s); the hub shows it stopped within the companion's grace
-   (``SERVER_GRACE``) at the latest; the log says max age.
+   (the process exits within 2 s) through the hub, which shows it stopped within 2 s too (the
+   companion, which waits ``SERVER_GRACE`` for servers that know their max age, has nothing
+   left to stop); the log says max age.
 """
 
 from __future__ import annotations
@@ -36,9 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hubharness import BIN, free_port, http, wait_until
-
-from jupyter_cull_ext.hub.options import SERVER_GRACE
+from hubharness import BIN, free_port, http, process_gone, wait_until
 
 from .conftest import (
     NOTEBOOK,
@@ -188,15 +189,6 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def exited(pid: int) -> bool:
-    """Whether the process is gone (a zombie the hub has not reaped yet counts)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rpartition(")")[2].split()[0] in ("Z", "X")
-
-
 class HubLab:
     """A user's browser on the hub: their own cookies, and what they look at."""
 
@@ -254,19 +246,19 @@ def agrees_with_status(lab: HubLab, hub: DemoHub, label: str) -> dict:
 
 
 def watch_stop(lab: HubLab, hub: DemoHub, pid: int, timeout: float,
-               saved: Path | None = None, hub_too: bool = True) -> dict:
-    """Until the server process has exited (and, with ``hub_too``, the hub no longer shows
-    it ready): the item's readings (time, predicted stop), when the process was first seen
-    gone, when the hub's API first showed the server not ready (stopping or gone), and when
-    ``MARKER`` was first seen in ``saved``."""
+               saved: Path | None = None) -> dict:
+    """Until the server process has exited and the hub no longer shows it ready: the item's
+    readings (time, predicted stop), when the process was first seen gone, when the hub's API
+    first showed the server not ready (stopping or gone), and when ``MARKER`` was first seen
+    in ``saved``."""
     seen: dict[str, Any] = {"readings": [], "exit": None, "hub_stopped": None, "saved": None}
 
     def done() -> bool:
-        if seen["exit"] is None and exited(pid):
+        if seen["exit"] is None and process_gone(pid):
             seen["exit"] = time.time()
         if seen["saved"] is None and saved is not None and MARKER in saved.read_text():
             seen["saved"] = time.time()
-        if hub_too and seen["hub_stopped"] is None:
+        if seen["hub_stopped"] is None:
             model = hub.server(USER)
             if model is None or not model["ready"] or model["pending"]:
                 seen["hub_stopped"] = time.time()
@@ -277,7 +269,7 @@ def watch_stop(lab: HubLab, hub: DemoHub, pid: int, timeout: float,
                 shown = None
             if shown is not None:
                 seen["readings"].append(shown)
-        return seen["exit"] is not None and (seen["hub_stopped"] is not None or not hub_too)
+        return seen["exit"] is not None and seen["hub_stopped"] is not None
 
     wait_until(done, timeout, interval=0.1, what="the server stopped")
     return seen
@@ -319,15 +311,17 @@ def test_idle_stop_then_max_age_through_the_demo_hub(browser: Any, demo_hub: Dem
         wait_until(typing_reported, IDLE / 3 + 5, what="typing reported as presence")
         assert MARKER not in notebook.read_text()
 
-        # The hub learns that a server stopped itself only when it next polls the spawner
-        # (every 30 s) or a page of the hub's polls it: the process is what to watch here.
-        seen = watch_stop(lab, hub, pid, IDLE + 30, saved=notebook, hub_too=False)
+        # The server asks the hub to stop it: the hub knows at once, not at its next poll.
+        seen = watch_stop(lab, hub, pid, IDLE + 30, saved=notebook)
         readings = seen["readings"]
         assert readings, "the item showed no countdown before the stop"
         late = seen["exit"] - readings[-1][1]
-        print(f"idle stop: process exit {late:+.2f} s after the last countdown reading "
-              f"(read {seen['exit'] - readings[-1][0]:.2f} s before the exit)")
+        hub_late = seen["hub_stopped"] - readings[-1][1]
+        print(f"idle stop: process exit {late:+.2f} s, hub showed it stopped {hub_late:+.2f} s "
+              f"after the last countdown reading (read {seen['exit'] - readings[-1][0]:.2f} s "
+              "before the exit)")
         assert abs(late) <= 2, (seen["exit"], readings[-5:])
+        assert abs(hub_late) <= 2, (seen["hub_stopped"], readings[-5:])
 
         # The edit was saved before the stop, by the widget's save, which did not count.
         assert seen["saved"] is not None and seen["saved"] <= seen["exit"], seen
@@ -343,21 +337,17 @@ def test_idle_stop_then_max_age_through_the_demo_hub(browser: Any, demo_hub: Dem
                          r"\(last activity: presence at \S+\); \d kernel\(s\)", log), log
         log_size = len(log)
 
-        # Stopped: the item says so and offers the hub's home page; there the hub notices.
+        # Stopped: the item says so and offers the hub's home page, which knows already.
         wait_until(lambda: "jp-CullExt-stopped" in lab.classes(), 15, what="stopped state")
         assert lab.text().startswith("Server stopped")
         link = lab.page.locator(f"{ITEM} a.jp-CullExt-link")
         assert link.get_attribute("href") == "/hub/home"
         assert lab.errors == []
-        still_ready = hub.server(USER) is not None
         # No "Server unavailable or unreachable" dialog covers the page and the link.
         noticed = quiet_after_stop(lab.page, lab.console)
         print(f"idle stop: JupyterLab lost the server {noticed - seen['exit']:.1f} s after "
               "the exit; no dialog came")
         link.click(timeout=5_000)
-        print(f"idle stop: {time.time() - seen['exit']:.1f} s after the exit, before the "
-              f"user opened the hub home page, the hub API listed the server as "
-              f"{'still running' if still_ready else 'stopped'}")
         lab.page.wait_for_url(re.compile(r"/hub/home"), timeout=30_000)
         assert hub.server(USER) is None, hub.server(USER)
         assert "Start My Server" in lab.page.inner_text("#start")
@@ -401,12 +391,12 @@ def test_idle_stop_then_max_age_through_the_demo_hub(browser: Any, demo_hub: Dem
               f"{exit_late:+.2f} s after started + max age; exit {shown_late:+.2f} s after "
               f"the last countdown reading; companion's stop request "
               f"{companion[-1] + ' s after the deadline' if companion else 'not sent'}")
-        # The server stops itself: not before the deadline (half a second for a poll's own
-        # duration), at most 2 s after it. The companion stops what is left only after its
-        # grace (a server's clock may lag the hub's; it must save first), so the hub shows
-        # the server stopped by then at the latest (sooner if its spawner poll notices).
+        # The server stops itself through the hub: not before the deadline (half a second
+        # for a poll's own duration), at most 2 s after it; the companion, which waits its
+        # grace for a server that knows its max age, found nothing left to stop.
         assert -0.5 <= exit_late <= 2, seen
-        assert -0.5 <= hub_late <= SERVER_GRACE + 2, seen
+        assert -0.5 <= hub_late <= 2, seen
+        assert not companion, companion
         assert abs(shown_late) <= 2, (seen["exit"], seen["readings"][-5:])
         wait_until(lambda: hub.server(USER) is None, 30, what="the hub done stopping")
 

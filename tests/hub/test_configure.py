@@ -137,3 +137,41 @@ def test_mistakes_are_refused():
         configure(Config(), max_age=-1)
     with pytest.raises(ValueError, match="api_token"):
         configure(Config(), max_age=60, managed=False)
+
+
+def token_scopes(c: Config, section: str = "Spawner", db=None) -> list[str]:
+    """The scopes JupyterHub asks for when it makes a server's token (``server_token_scopes``
+    called as ``User.spawn`` does)."""
+    import asyncio
+
+    configured = LocalProcessSpawner(config=c).server_token_scopes
+    assert callable(configured), configured
+    return asyncio.run(configured(SimpleNamespace(db=db, user=SimpleNamespace(name="u"))))
+
+
+def test_each_server_may_stop_itself_and_keeps_its_other_scopes():
+    c = Config()
+    configure(c, max_age=60)
+    # Nothing configured before: the hub's default server role, plus the one scope.
+    assert token_scopes(c) == ["access:servers!server", "delete:servers!server",
+                               "users:activity!user"]
+
+    # The operator's own list is kept, and so is a callable of theirs (sync or async).
+    c = Config()
+    c.Spawner.server_token_scopes = ["users:activity!user", "read:users:name!user"]
+    configure(c, max_age=60)
+    assert token_scopes(c) == ["delete:servers!server", "read:users:name!user",
+                               "users:activity!user"]
+
+    async def theirs(spawner):
+        return ["inherit"] if spawner.user.name == "u" else []
+
+    c = Config()
+    c.LocalProcessSpawner.server_token_scopes = theirs
+    configure(c, max_age=60)
+    assert token_scopes(c) == ["delete:servers!server", "inherit"]
+
+    # Servers told nothing: their tokens are left alone too.
+    c = Config()
+    configure(c, max_age=60, tell_servers=False)
+    assert not LocalProcessSpawner(config=c).server_token_scopes
