@@ -266,13 +266,25 @@ class Enforcer:
     # --- the stock cullers' per-item checks (installed by ``patches``) --------------------
 
     async def stock_kernel_check(self, kernel_id: str) -> None:
-        decision = self.decide()
-        for k in decision.due_kernels():
+        decision = self._stock_decision()
+        for k in decision.due_kernels() if decision else ():
             if k.kernel.id == kernel_id:
                 await self.cull_kernel(k, decision.now)
 
     async def stock_terminal_check(self, name: str) -> None:
-        decision = self.decide()
-        for t in decision.due_terminals():
+        decision = self._stock_decision()
+        for t in decision.due_terminals() if decision else ():
             if t.terminal.name == name:
                 await self.cull_terminal(t, decision.now)
+
+    def _stock_decision(self) -> policy.Decision | None:
+        """The decision a stock culler's check acts on; None when the server itself is due
+        (or stopping): then it stops with everything in it, as our own timer would stop it,
+        and no kernel or terminal is culled (and logged) on its own just before."""
+        decision = self.decide()
+        if self._stopping:
+            return None
+        if decision.server_due():
+            self._stop_server(decision)
+            return None
+        return decision
