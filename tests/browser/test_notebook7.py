@@ -3,7 +3,7 @@ menu row, on the tree page and on a notebook page, in real Notebook 7 and Chromi
 
 - tree page: the countdown matches ``api/cull/status``; its details open below it, in
   view; the warning is fully visible at 1280x800 and 1024x700; "Keep alive for …" in the
-  warning keeps the server alive.
+  warning keeps the server alive; the ``statusItem`` setting "never" hides the item.
 - notebook page: the countdown matches; the warning is fully visible; left untouched, the
   unsaved edit is on disk (saved as an autosave, which is not activity) when the server
   stops, within 2 s of what the item showed.
@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 import pytest
-from hubharness import wait_until
+from hubharness import http, wait_until
 
 from .conftest import NOTEBOOK, assert_fully_visible, remaining_shown, ts, within
 
@@ -110,7 +110,15 @@ def test_tree_page_countdown_details_warning_and_keepalive(
     wait_until(lambda: nb.text().startswith("Kept alive: stop in"), 10,
                what="kept-alive label")
     nb.countdown_matches()
-    assert nb.ours == []
+    assert nb.ours == [], nb.ours
+
+    # JupyterLab's settings apply here too: "never" hides the item (on the next load).
+    code, _ = http("PUT", f"{server.base}/lab/api/settings/jupyter-cull-ext:plugin",
+                   server.token, {"raw": json.dumps({"statusItem": "never"})})
+    assert code == 204, code
+    nb.page.reload()
+    nb.page.wait_for_selector(f"{ITEM}.lm-mod-hidden", state="attached", timeout=60_000)
+    assert not nb.page.is_visible(ITEM)
 
 
 def test_notebook_page_warning_and_save_before_the_stop(
@@ -152,4 +160,4 @@ def test_notebook_page_warning_and_save_before_the_stop(
     # The save did not count as activity: the deadline is the one of the warning.
     assert abs(server.exited_at - warned_deadline) <= 2, (server.exited_at, warned_deadline)
     wait_until(lambda: nb.text() == "Server stopped", 15, what="stopped label")
-    assert nb.ours == []
+    assert nb.ours == [], nb.ours
