@@ -27,8 +27,8 @@ import {
 import { connectionLostPlugin, IAnnouncedStop } from './connection';
 import { askKeepalive } from './keepalive';
 import { CullModel } from './model';
-import { addToMenuRow } from './placement';
 import { phaseAfterFailure } from './phase';
+import { addToMenuRow } from './placement';
 import { PresenceTracker } from './presence';
 import { CullStatus } from './status';
 import { describeSeconds, hubHomeUrl } from './words';
