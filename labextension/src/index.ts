@@ -28,6 +28,7 @@ import { connectionLostPlugin, IAnnouncedStop } from './connection';
 import { askKeepalive } from './keepalive';
 import { CullModel } from './model';
 import { phaseAfterFailure } from './phase';
+import { addToMenuRow } from './placement';
 import { PresenceTracker } from './presence';
 import { CullStatus } from './status';
 import { describeSeconds, hubHomeUrl } from './words';
@@ -158,6 +159,15 @@ const plugin: JupyterFrontEndPlugin<IAnnouncedStop> = {
         isActive,
         activeStateChanged: activeChanged
       });
+    } else {
+      // No status bar (Jupyter Notebook 7): the same item in the menu row.
+      item = addToMenuRow(
+        app,
+        model,
+        { askKeepalive: keepalive, cancelKeepalive, openKernels, hubHome },
+        isActive,
+        activeChanged
+      );
     }
 
     app.commands.addCommand(CommandIDs.keepAlive, {

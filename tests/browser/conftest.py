@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hubharness import free_port
+from hubharness import free_port, wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -70,6 +70,37 @@ def remaining_shown(text: str) -> float | None:
     return h * 3600 + mnt * 60 + s
 
 
+#: Window sizes at which warnings must be fully visible (a small laptop; a zoomed-in one).
+WINDOW_SIZES = [(1280, 800), (1024, 700)]
+
+
+def within(box: dict | None, left: float, top: float, right: float, bottom: float) -> bool:
+    """Whether a bounding box lies inside the given edges."""
+    return (box is not None and box["x"] >= left and box["y"] >= top
+            and box["x"] + box["width"] <= right and box["y"] + box["height"] <= bottom)
+
+
+def assert_fully_visible(page: Any, toast: Any) -> None:
+    """At each of ``WINDOW_SIZES`` the toast lies inside the window, and every button of it
+    (its actions and its close button) inside the toast, which clips what sticks out.
+    The page gets its own size back afterwards."""
+    own = page.viewport_size
+    for width, height in WINDOW_SIZES:
+        page.set_viewport_size({"width": width, "height": height})
+
+        def inside() -> bool:  # once the toast has finished sliding in
+            box = toast.bounding_box()
+            if not within(box, 0, 0, width, height):
+                return False
+            right, bottom = box["x"] + box["width"], box["y"] + box["height"]
+            return all(within(b.bounding_box(), box["x"], box["y"], right, bottom)
+                       for b in toast.locator("button").all())
+
+        wait_until(inside, 5, what=f"the toast fully visible at {width}x{height}")
+    assert toast.locator("button").count() >= 2, toast.inner_text()  # an action, close
+    page.set_viewport_size(own)
+
+
 #: What the extension's connection-lost handler says (once) in the browser console when it
 #: keeps JupyterLab's dialog away because the server stopped at the deadline shown.
 QUIET_NOTE = "jupyter-cull-ext: the server stopped at the deadline shown"
@@ -111,9 +142,11 @@ def lab_settings(home: Path, theme: str) -> None:
 
 
 class LabServer:
-    """A ``jupyter lab`` subprocess on 127.0.0.1 with the extension and short timeouts."""
+    """A ``jupyter lab`` subprocess on 127.0.0.1 with the extension and short timeouts
+    (``app="notebook"``: a ``jupyter notebook`` (Notebook 7) one instead)."""
 
-    def __init__(self, tmp: Path, args: list[str], theme: str = "JupyterLab Light"):
+    def __init__(self, tmp: Path, args: list[str], theme: str = "JupyterLab Light",
+                 app: str = "jupyterlab"):
         self.root = tmp / "root"
         self.home = tmp / "home"
         self.root.mkdir(parents=True)
@@ -128,7 +161,7 @@ class LabServer:
         env.pop("JUPYTERHUB_API_TOKEN", None)
         env.pop("JUPYTERHUB_ACTIVITY_URL", None)
         cmd = [
-            sys.executable, "-m", "jupyterlab", "--no-browser",
+            sys.executable, "-m", app, "--no-browser",
             "--ip=127.0.0.1", f"--port={self.port}", "--ServerApp.port_retries=0",
             "--ServerApp.allow_root=True",
             f"--IdentityProvider.token={self.token}",
@@ -230,8 +263,9 @@ def browser(labextension_built: None) -> Iterator[Any]:
 def lab_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
     servers: list[LabServer] = []
 
-    def start(args: list[str], theme: str = "JupyterLab Light") -> LabServer:
-        server = LabServer(tmp_path / f"lab{len(servers)}", args, theme)
+    def start(args: list[str], theme: str = "JupyterLab Light",
+              app: str = "jupyterlab") -> LabServer:
+        server = LabServer(tmp_path / f"lab{len(servers)}", args, theme, app)
         servers.append(server)
         server.wait_ready()
         return server

@@ -30,6 +30,7 @@ from .conftest import (
     NOTEBOOK,
     QUIET_NOTE,
     Console,
+    assert_fully_visible,
     quiet_after_stop,
     remaining_shown,
     ts,
@@ -181,6 +182,7 @@ def test_countdown_warning_keepalive_and_unattended_stop(
     assert "jp-CullExt-warning" in lab.classes()
     actions = warning.inner_text()
     assert "I'm still here" in actions and "Keep alive for" in actions
+    assert_fully_visible(lab.page, warning)
     lab.shot(screenshot_dir, "status-warning-light", optimize_png)
 
     # "I'm still here" moves the deadline, and the warning goes away.
