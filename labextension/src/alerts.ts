@@ -35,6 +35,32 @@ export namespace Alerts {
   }
 }
 
+/**
+ * A visually hidden polite live region: screen readers read the warning when it starts or
+ * changes, also when it is shown only on the status-bar item (JupyterLab's toasts are
+ * `role="alert"`, announced on their own). Its text changes only with the warning, never
+ * with the countdown's ticks.
+ */
+class Announcer {
+  constructor() {
+    this.node = document.createElement('div');
+    this.node.className = 'jp-CullExt-announcer';
+    this.node.setAttribute('role', 'status');
+    this.node.setAttribute('aria-live', 'polite');
+    document.body.appendChild(this.node);
+  }
+
+  say(text: string): void {
+    this.node.textContent = text;
+  }
+
+  dispose(): void {
+    this.node.remove();
+  }
+
+  readonly node: HTMLDivElement;
+}
+
 /** Local wall-clock time of a server time, for messages. */
 function clock(model: CullModel, serverMs: number): string {
   return new Date(model.toLocal(serverMs)).toLocaleTimeString();
@@ -54,6 +80,7 @@ export class Alerts {
   dispose(): void {
     this.options.model.stateChanged.disconnect(this._update, this);
     this._dismissWarning();
+    this._announcer.dispose();
     for (const id of this._kernelNotes.values()) {
       Notification.dismiss(id);
     }
@@ -83,61 +110,73 @@ export class Alerts {
     this._headsUp(status, now);
   }
 
+  // The notifications' buttons keep JupyterLab's default look: its accent buttons fall
+  // below WCAG AA contrast in the Dark theme (3.9:1, tests/browser/test_a11y.py).
   private _warn(server: IServerStatus, key: string | null): void {
     if (key === this._warningKey) {
       return;
     }
     this._dismissWarning();
     this._warningKey = key;
-    if (key === null || this.warningDisplay !== 'notification') {
+    if (key === null) {
       return;
     }
     const { model } = this.options;
+    const trans = model.trans;
     const deadline = parseTime(server.deadline) ?? model.now();
     const actions: Notification.IAction[] = [];
     let message: string;
     if (server.reason === 'max_age') {
-      message =
-        `This server reaches its maximum age and stops at ${clock(model, deadline)}. ` +
-        'Open documents will be saved.';
+      message = trans.__(
+        'This server reaches its maximum age and stops at %1. Open documents will be saved.',
+        clock(model, deadline)
+      );
       actions.push({
-        label: 'Save all',
-        caption: 'Save every open document now',
-        displayType: 'accent',
+        label: trans.__('Save all'),
+        caption: trans.__('Save every open document now'),
         callback: () => {
           void this.options.commands.execute('docmanager:save-all');
         }
       });
     } else {
-      const why =
-        server.protected_by === 'keepalive'
-          ? 'Your keep-alive ends'
-          : 'Nothing has happened for a while';
       message =
-        `${why}: this server stops at ${clock(model, deadline)}. ` +
-        'Unsaved documents will be saved first.';
+        server.protected_by === 'keepalive'
+          ? trans.__(
+              'Your keep-alive ends: this server stops at %1. Unsaved documents will be saved first.',
+              clock(model, deadline)
+            )
+          : trans.__(
+              'Nothing has happened for a while: this server stops at %1. Unsaved documents will be saved first.',
+              clock(model, deadline)
+            );
       actions.push({
-        label: "I'm still here",
-        caption: 'Tell the server you are using it',
-        displayType: 'accent',
+        label: trans.__("I'm still here"),
+        caption: trans.__('Tell the server you are using it'),
         callback: () => {
           void this.options.presence();
         }
       });
       if (server.keepalive_max > 0) {
         actions.push({
-          label: 'Keep alive for …',
-          caption: `Keep the server running for up to ${describeSeconds(server.keepalive_max)}`,
+          label: trans.__('Keep alive for …'),
+          caption: trans.__(
+            'Keep the server running for up to %1',
+            describeSeconds(trans, server.keepalive_max)
+          ),
           callback: () => {
             void this.options.askKeepalive();
           }
         });
       }
     }
-    this._warningNote = Notification.warning(message, {
-      autoClose: false,
-      actions
-    });
+    if (this.warningDisplay === 'notification') {
+      this._warningNote = Notification.warning(message, {
+        autoClose: false,
+        actions
+      });
+    } else {
+      this._announcer.say(message);
+    }
   }
 
   private _dismissWarning(): void {
@@ -145,6 +184,7 @@ export class Alerts {
       Notification.dismiss(this._warningNote);
       this._warningNote = null;
     }
+    this._announcer.say('');
     this._warningKey = null;
   }
 
@@ -191,13 +231,19 @@ export class Alerts {
         continue;
       }
       const path = open.get(kernel.id) ?? kernel.name;
+      const trans = this.options.model.trans;
       const keep = kernel.keepalive_offer;
       const actions: Notification.IAction[] =
         keep > 0
           ? [
               {
-                label: `Keep it ${describeSeconds(keep)} longer`,
-                caption: 'Keep the server and its kernels running (keep-alive)',
+                label: trans.__(
+                  'Keep it %1 longer',
+                  describeSeconds(trans, keep)
+                ),
+                caption: trans.__(
+                  'Keep the server and its kernels running (keep-alive)'
+                ),
                 callback: () => {
                   void this.options.model.keepAlive(keep);
                 }
@@ -206,10 +252,10 @@ export class Alerts {
           : [];
       const at = (iso: string | null) =>
         clock(this.options.model, parseTime(iso) ?? now);
-      const id = Notification.info(describeKernelHeadsUp(kernel, path, at), {
-        autoClose: false,
-        actions
-      });
+      const id = Notification.info(
+        describeKernelHeadsUp(trans, kernel, path, at),
+        { autoClose: false, actions }
+      );
       this._kernelNotes.set(key, id);
     }
   }
@@ -229,27 +275,31 @@ export class Alerts {
       return;
     }
     const { hubHome, model } = this.options;
-    const reason =
-      model.status?.server.reason === 'max_age' ? 'its maximum age' : 'idle';
+    const trans = model.trans;
+    const maxAge = model.status?.server.reason === 'max_age';
     const actions: Notification.IAction[] = hubHome
       ? [
           {
-            label: 'Open the hub home page',
-            caption: 'Start your server again from JupyterHub',
-            displayType: 'accent',
+            label: trans.__('Open the hub home page'),
+            caption: trans.__('Start your server again from JupyterHub'),
             callback: () => {
               window.location.assign(hubHome);
             }
           }
         ]
       : [];
+    const stopped = maxAge
+      ? trans.__('This server has stopped (its maximum age).')
+      : trans.__('This server has stopped (idle).');
     this._stoppedNote = Notification.info(
-      `This server has stopped (${reason}).` +
-        (hubHome ? ' Start it again from the hub home page.' : ''),
+      hubHome
+        ? trans.__('%1 Start it again from the hub home page.', stopped)
+        : stopped,
       { autoClose: false, actions }
     );
   }
 
+  private _announcer = new Announcer();
   private _warningKey: string | null = null;
   private _warningNote: string | null = null;
   private _kernelNotes = new Map<string, string>();

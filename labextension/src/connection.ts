@@ -19,9 +19,10 @@ import {
 } from '@jupyterlab/application';
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { PageConfig } from '@jupyterlab/coreutils';
+import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { Token } from '@lumino/coreutils';
 
-import { hubHomeUrl } from './words';
+import { DOMAIN, hubHomeUrl } from './words';
 
 /** The plugin this one replaces (listed in package.json's `disabledExtensions`). */
 export const REPLACED = '@jupyterlab/hub-extension:connectionlost';
@@ -46,11 +47,13 @@ export const connectionLostPlugin: JupyterFrontEndPlugin<IConnectionLost> = {
     'Stays quiet when the server stops at the deadline the status bar showed (the status item says why), and otherwise reports a lost connection as JupyterLab does.',
   autoStart: true,
   provides: IConnectionLost,
-  optional: [IAnnouncedStop],
+  optional: [IAnnouncedStop, ITranslator],
   activate: (
     app: JupyterFrontEnd,
-    announced: IAnnouncedStop | null
+    announced: IAnnouncedStop | null,
+    translator: ITranslator | null
   ): IConnectionLost => {
+    const trans = (translator ?? nullTranslator).load(DOMAIN);
     let saidQuiet = false;
     /** Whether this loss is the announced stop (said once in the console, for whoever
      * wonders where JupyterLab's dialog went). */
@@ -84,13 +87,14 @@ export const connectionLostPlugin: JupyterFrontEndPlugin<IConnectionLost> = {
       asking = true;
       try {
         const result = await showDialog({
-          title: 'Server unreachable',
-          body:
-            `Your server at ${PageConfig.getBaseUrl()} does not answer: it is not ` +
-            'running, or the network is down. Start it again from JupyterHub?',
+          title: trans.__('Server unreachable'),
+          body: trans.__(
+            'Your server at %1 does not answer: it is not running, or the network is down. Start it again from JupyterHub?',
+            PageConfig.getBaseUrl()
+          ),
           buttons: [
-            Dialog.cancelButton({ label: 'Dismiss' }),
-            Dialog.okButton({ label: 'Restart' })
+            Dialog.cancelButton({ label: trans.__('Dismiss') }),
+            Dialog.okButton({ label: trans.__('Restart') })
           ]
         });
         if (result.button.accept) {

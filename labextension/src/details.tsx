@@ -5,6 +5,7 @@
  */
 
 import { VDomRenderer } from '@jupyterlab/apputils';
+import type { TranslationBundle } from '@jupyterlab/translation';
 import React from 'react';
 
 import { parseTime } from './clock';
@@ -27,6 +28,9 @@ import {
   describeTerminalWork,
   formatDuration
 } from './words';
+
+/** The popup's title, which names it for assistive technology (one popup at a time). */
+const TITLE_ID = 'jp-CullExt-details-title';
 
 /** What the item's buttons do. */
 export interface IStatusActions {
@@ -56,25 +60,32 @@ function relative(model: CullModel, iso: IsoTime | null): string {
   if (t === null) {
     return '';
   }
+  const trans = model.trans;
   const d = t - model.now();
-  const text = formatDuration(Math.abs(d), model.showSeconds);
-  return d >= 0 ? `in ${text}` : `${text} ago`;
+  const text = formatDuration(trans, Math.abs(d), model.showSeconds);
+  return d >= 0 ? trans.__('in %1', text) : trans.__('%1 ago', text);
 }
 
 /** One sentence about the server's stop, for the tooltip and the popup. */
 export function summary(model: CullModel, hubHome: string | null): string {
-  const status = model.status;
+  const { status, trans } = model;
   switch (model.phase) {
     case 'stopped':
       return hubHome
-        ? 'This server has stopped. Start it again from the hub home page.'
-        : 'This server has stopped.';
+        ? trans.__(
+            'This server has stopped. Start it again from the hub home page.'
+          )
+        : trans.__('This server has stopped.');
     case 'unreachable':
-      return 'The server does not answer; it may have been stopped or the network is down.';
+      return trans.__(
+        'The server does not answer; it may have been stopped or the network is down.'
+      );
     case 'unavailable':
-      return "The server's answer is not a status this extension understands (an older server, or an error page on the way); trying again.";
+      return trans.__(
+        "The server's answer is not a status this extension understands (an older server, or an error page on the way); trying again."
+      );
     case 'loading':
-      return 'Reading when this server will stop…';
+      return trans.__('Reading when this server will stop…');
     default:
       break;
   }
@@ -83,9 +94,13 @@ export function summary(model: CullModel, hubHome: string | null): string {
   }
   const s = status.server;
   if (s.deadline === null) {
-    return describeNoDeadline(s);
+    return describeNoDeadline(trans, s);
   }
-  return `This server stops at ${when(model, s.deadline)}, when ${describeReason(s)}.`;
+  return trans.__(
+    'This server stops at %1, when %2.',
+    when(model, s.deadline),
+    describeReason(trans, s)
+  );
 }
 
 /** The details popup: every deadline and why, keep-alive, kernels, terminals, processes. */
@@ -96,20 +111,28 @@ export class CullDetails extends VDomRenderer<CullModel> {
   ) {
     super(model);
     this.addClass('jp-CullExt-details');
+    // A non-modal dialog named by its title; focusable itself, so that opening it from the
+    // keyboard moves focus in (and Escape, handled by the popup, works from there).
+    this.node.setAttribute('role', 'dialog');
+    this.node.setAttribute('aria-labelledby', TITLE_ID);
+    this.node.tabIndex = -1;
   }
 
   render(): JSX.Element {
     const model = this.model;
+    const trans = model.trans;
     const status = model.phase === 'unavailable' ? null : model.status;
     const hubHome = this.actions.hubHome;
     return (
       <div className="jp-CullExt-details-body">
-        <h3 className="jp-CullExt-details-title">Automatic stop</h3>
+        <h3 id={TITLE_ID} className="jp-CullExt-details-title">
+          {trans.__('Automatic stop')}
+        </h3>
         <p className="jp-CullExt-summary">{summary(model, hubHome)}</p>
         {model.phase === 'stopped' && hubHome ? (
           <p>
             <a className="jp-CullExt-link" href={hubHome}>
-              Open the hub home page
+              {trans.__('Open the hub home page')}
             </a>
           </p>
         ) : null}
@@ -123,7 +146,7 @@ export class CullDetails extends VDomRenderer<CullModel> {
           ? this._terminals(status.terminals)
           : null}
         {status && status.processes.length > 0
-          ? processes(status.processes)
+          ? processes(trans, status.processes)
           : null}
       </div>
     );
@@ -131,61 +154,81 @@ export class CullDetails extends VDomRenderer<CullModel> {
 
   private _server(s: IServerStatus): JSX.Element {
     const model = this.model;
+    const trans = model.trans;
     const keepaliveActive = s.keepalive_until !== null;
     return (
       <dl className="jp-CullExt-facts">
         {s.deadline !== null ? (
           <>
-            <dt>Stops</dt>
+            <dt>{trans.__('Stops')}</dt>
             <dd>
-              {when(model, s.deadline)} ({relative(model, s.deadline)})
+              {trans.__(
+                '%1 (%2)',
+                when(model, s.deadline),
+                relative(model, s.deadline)
+              )}
               {s.warn_at !== null
-                ? `; warning at ${when(model, s.warn_at)}`
+                ? trans.__('; warning at %1', when(model, s.warn_at))
                 : ''}
             </dd>
           </>
         ) : null}
-        <dt>Last activity</dt>
+        <dt>{trans.__('Last activity')}</dt>
         <dd>
-          {when(model, s.last_activity)} ({relative(model, s.last_activity)}):{' '}
-          {describeLastActivity(s)}
+          {trans.__(
+            '%1 (%2): %3',
+            when(model, s.last_activity),
+            relative(model, s.last_activity),
+            describeLastActivity(s)
+          )}
         </dd>
-        <dt>Idle timeout</dt>
-        <dd>{s.idle_timeout > 0 ? describeSeconds(s.idle_timeout) : 'none'}</dd>
-        <dt>Keep-alive</dt>
+        <dt>{trans.__('Idle timeout')}</dt>
+        <dd>
+          {s.idle_timeout > 0
+            ? describeSeconds(trans, s.idle_timeout)
+            : trans.__('none')}
+        </dd>
+        <dt>{trans.__('Keep-alive')}</dt>
         <dd>
           {s.keepalive_max <= 0 ? (
-            'disabled on this server'
+            trans.__('disabled on this server')
           ) : keepaliveActive ? (
             <>
-              until {when(model, s.keepalive_until)}{' '}
+              {trans.__('until %1', when(model, s.keepalive_until))}{' '}
               <button
                 className="jp-CullExt-button"
                 onClick={() => void this.actions.cancelKeepalive()}
               >
-                Cancel
+                {trans.__('Cancel')}
               </button>
             </>
           ) : (
             <>
-              off{' '}
+              {trans.__('off')}{' '}
               <button
                 className="jp-CullExt-button jp-CullExt-keepalive-button"
                 onClick={() => void this.actions.askKeepalive()}
               >
-                Keep alive for …
+                {trans.__('Keep alive for …')}
               </button>{' '}
               <span className="jp-CullExt-cap">
-                (up to {describeSeconds(s.keepalive_max)})
+                {trans.__(
+                  '(up to %1)',
+                  describeSeconds(trans, s.keepalive_max)
+                )}
               </span>
             </>
           )}
         </dd>
-        <dt>Maximum age</dt>
+        <dt>{trans.__('Maximum age')}</dt>
         <dd>
           {s.max_age > 0
-            ? `${describeSeconds(s.max_age)}, reached at ${when(model, s.max_age_deadline)}`
-            : 'none'}
+            ? trans.__(
+                '%1, reached at %2',
+                describeSeconds(trans, s.max_age),
+                when(model, s.max_age_deadline)
+              )
+            : trans.__('none')}
         </dd>
       </dl>
     );
@@ -193,12 +236,13 @@ export class CullDetails extends VDomRenderer<CullModel> {
 
   private _kernels(kernels: IKernelStatus[]): JSX.Element {
     const open = this.actions.openKernels();
+    const trans = this.model.trans;
     return table(
-      'Kernels',
+      trans.__('Kernels'),
       kernels.map(k => (
         <tr key={k.id}>
           <td>{open.get(k.id) ?? k.name}</td>
-          <td>{describeKernelState(k, iso => when(this.model, iso))}</td>
+          <td>{describeKernelState(trans, k, iso => when(this.model, iso))}</td>
           <td>{this._kernelFate(k)}</td>
         </tr>
       ))
@@ -207,37 +251,45 @@ export class CullDetails extends VDomRenderer<CullModel> {
 
   private _kernelFate(k: IKernelStatus): string {
     const model = this.model;
+    const trans = model.trans;
     switch (k.protected_by) {
       case 'busy':
-        return 'kept while running code';
+        return trans.__('kept while running code');
       case 'connected':
-        return 'kept while open';
+        return trans.__('kept while open');
       case 'keepalive':
-        return `kept alive until ${when(model, k.deadline)}`;
+        return trans.__('kept alive until %1', when(model, k.deadline));
       case 'unknown':
-        return 'state unknown (gateway out of reach): not shut down until it is known';
+        return trans.__(
+          'state unknown (gateway out of reach): not shut down until it is known'
+        );
       default:
         break;
     }
     if (k.deadline === null) {
-      return 'never shut down for idleness';
+      return trans.__('never shut down for idleness');
     }
     if (k.reason === 'dead') {
-      return 'dead: being removed';
+      return trans.__('dead: being removed');
     }
-    return `shut down at ${when(model, k.deadline)} (${relative(model, k.deadline)}) if idle`;
+    return trans.__(
+      'shut down at %1 (%2) if idle',
+      when(model, k.deadline),
+      relative(model, k.deadline)
+    );
   }
 
   private _terminals(terminals: ITerminalStatus[]): JSX.Element {
     const model = this.model;
+    const trans = model.trans;
     return table(
-      'Terminals',
+      trans.__('Terminals'),
       terminals.map(t => (
         <tr key={t.name} className="jp-CullExt-terminal">
-          <td>Terminal {t.name}</td>
-          <td>{describeTerminalWork(t)}</td>
-          <td>active {relative(model, t.last_activity)}</td>
-          <td>{describeTerminalFate(t, iso => when(model, iso))}</td>
+          <td>{trans.__('Terminal %1', t.name)}</td>
+          <td>{describeTerminalWork(trans, t)}</td>
+          <td>{trans.__('active %1', relative(model, t.last_activity))}</td>
+          <td>{describeTerminalFate(trans, t, iso => when(model, iso))}</td>
         </tr>
       ))
     );
@@ -245,12 +297,15 @@ export class CullDetails extends VDomRenderer<CullModel> {
 }
 
 /** The processes that counted as work at the server's last sample. */
-function processes(list: IProcessStatus[]): JSX.Element {
+function processes(
+  trans: TranslationBundle,
+  list: IProcessStatus[]
+): JSX.Element {
   return table(
-    'Processes',
+    trans.__('Processes'),
     list.map(p => (
       <tr key={p.pid}>
-        <td>{describeProcess(p)}</td>
+        <td>{describeProcess(trans, p)}</td>
       </tr>
     ))
   );

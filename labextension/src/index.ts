@@ -15,6 +15,7 @@ import { PageConfig, PathExt } from '@jupyterlab/coreutils';
 import { IDocumentManager } from '@jupyterlab/docmanager';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
+import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { Signal } from '@lumino/signaling';
 
 import { Alerts, type WarningDisplay } from './alerts';
@@ -31,7 +32,7 @@ import { phaseAfterFailure } from './phase';
 import { addToMenuRow } from './placement';
 import { PresenceTracker } from './presence';
 import { CullStatus } from './status';
-import { describeSeconds, hubHomeUrl } from './words';
+import { describeSeconds, DOMAIN, hubHomeUrl } from './words';
 
 const PLUGIN_ID = 'jupyter-cull-ext:plugin';
 
@@ -49,14 +50,16 @@ const plugin: JupyterFrontEndPlugin<IAnnouncedStop> = {
     'Shows when and why the server will stop, warns in time, keeps it alive on request and saves open documents before it stops.',
   autoStart: true,
   requires: [IDocumentManager],
-  optional: [IStatusBar, ISettingRegistry],
+  optional: [IStatusBar, ISettingRegistry, ITranslator],
   provides: IAnnouncedStop,
   activate: (
     app: JupyterFrontEnd,
     docManager: IDocumentManager,
     statusBar: IStatusBar | null,
-    settingRegistry: ISettingRegistry | null
+    settingRegistry: ISettingRegistry | null,
+    translator: ITranslator | null
   ): IAnnouncedStop => {
+    const trans = (translator ?? nullTranslator).load(DOMAIN);
     const services = app.serviceManager;
     const contexts = () => openContexts(app.shell, docManager);
     const openKernels = () => {
@@ -68,7 +71,8 @@ const plugin: JupyterFrontEndPlugin<IAnnouncedStop> = {
     };
     const model = new CullModel({
       serverSettings: services.serverSettings,
-      openKernels: () => new Set(openKernels().keys())
+      openKernels: () => new Set(openKernels().keys()),
+      trans
     });
     // A lost connection at the deadline is the stop we announced: JupyterLab's dialog stays
     // away (connection.ts), and the status is read at once so that the item and the stopped
@@ -99,7 +103,10 @@ const plugin: JupyterFrontEndPlugin<IAnnouncedStop> = {
       const seconds = await askKeepalive(model);
       if (seconds !== null) {
         Notification.success(
-          `This server is kept alive for ${describeSeconds(seconds)}.`,
+          trans.__(
+            'This server is kept alive for %1.',
+            describeSeconds(trans, seconds)
+          ),
           { autoClose: 5000 }
         );
       }
@@ -171,13 +178,15 @@ const plugin: JupyterFrontEndPlugin<IAnnouncedStop> = {
     }
 
     app.commands.addCommand(CommandIDs.keepAlive, {
-      label: 'Keep the Server Running…',
-      caption: 'Keep this server running for a while, whatever the activity',
+      label: trans.__('Keep the Server Running…'),
+      caption: trans.__(
+        'Keep this server running for a while, whatever the activity'
+      ),
       isEnabled: () => (model.status?.server.keepalive_max ?? 0) > 0,
       execute: keepalive
     });
     app.commands.addCommand(CommandIDs.details, {
-      label: 'Show When the Server Stops',
+      label: trans.__('Show When the Server Stops'),
       isEnabled: () => item !== null,
       execute: () => item?.toggleDetails()
     });
@@ -201,7 +210,7 @@ const plugin: JupyterFrontEndPlugin<IAnnouncedStop> = {
         })
         .catch(reason => {
           Notification.error(
-            `jupyter-cull-ext: could not load settings: ${reason}`
+            trans.__('jupyter-cull-ext: could not load settings: %1', reason)
           );
         });
     }

@@ -5,16 +5,12 @@
  */
 
 import { Dialog, showDialog } from '@jupyterlab/apputils';
+import type { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
 import { CullApiError } from './api';
 import type { CullModel } from './model';
 import { describeSeconds, keepaliveRefusal } from './words';
-
-const UNITS = [
-  { label: 'minutes', seconds: 60 },
-  { label: 'hours', seconds: 3600 }
-] as const;
 
 /** The dialog body: a number, a unit, the cap, and where refusals are shown. */
 export class KeepaliveBody
@@ -22,6 +18,7 @@ export class KeepaliveBody
   implements Dialog.IBodyWidget<number>
 {
   constructor(
+    private readonly trans: TranslationBundle,
     private readonly keepaliveMax: number,
     initialSeconds: number,
     maxAgeNote: string
@@ -31,17 +28,21 @@ export class KeepaliveBody
     const row = document.createElement('div');
     row.className = 'jp-CullExt-keepalive-row';
     const label = document.createElement('label');
-    label.textContent = 'Keep this server running for';
+    label.textContent = trans.__('Keep this server running for');
     this._amount = document.createElement('input');
     this._amount.type = 'number';
     this._amount.min = '1';
     this._amount.step = 'any';
     this._amount.className = 'jp-mod-styled jp-CullExt-keepalive-amount';
-    this._amount.setAttribute('aria-label', 'Duration');
+    this._amount.setAttribute('aria-label', trans.__('Duration'));
     this._unit = document.createElement('select');
     this._unit.className = 'jp-mod-styled jp-CullExt-keepalive-unit';
-    this._unit.setAttribute('aria-label', 'Unit');
-    for (const unit of UNITS) {
+    this._unit.setAttribute('aria-label', trans.__('Unit'));
+    const units = [
+      { label: trans.__('minutes'), seconds: 60 },
+      { label: trans.__('hours'), seconds: 3600 }
+    ];
+    for (const unit of units) {
       const option = document.createElement('option');
       option.value = String(unit.seconds);
       option.textContent = unit.label;
@@ -57,8 +58,11 @@ export class KeepaliveBody
     cap.className = 'jp-CullExt-keepalive-cap';
     cap.textContent =
       keepaliveMax > 0
-        ? `Up to ${describeSeconds(keepaliveMax)} (the limit set by your administrator).`
-        : 'Keep-alive is disabled on this server.';
+        ? trans.__(
+            'Up to %1 (the limit set by your administrator).',
+            describeSeconds(trans, keepaliveMax)
+          )
+        : trans.__('Keep-alive is disabled on this server.');
     this._refusal = document.createElement('p');
     this._refusal.className = 'jp-CullExt-refusal';
     this._refusal.setAttribute('role', 'alert');
@@ -86,7 +90,8 @@ export class KeepaliveBody
   }
 
   private _validate = (): void => {
-    this.refusal = keepaliveRefusal(this.getValue(), this.keepaliveMax) ?? '';
+    this.refusal =
+      keepaliveRefusal(this.trans, this.getValue(), this.keepaliveMax) ?? '';
   };
 
   private _amount: HTMLInputElement;
@@ -99,6 +104,7 @@ export class KeepaliveBody
  * granted, or null if the user cancelled.
  */
 export async function askKeepalive(model: CullModel): Promise<number | null> {
+  const trans = model.trans;
   const server = model.status?.server;
   if (!server) {
     return null;
@@ -109,16 +115,18 @@ export async function askKeepalive(model: CullModel): Promise<number | null> {
   for (;;) {
     const maxAgeNote =
       server.max_age > 0
-        ? `The maximum age still applies: keep-alive cannot keep the server beyond it.`
+        ? trans.__(
+            'The maximum age still applies: keep-alive cannot keep the server beyond it.'
+          )
         : '';
-    const body = new KeepaliveBody(cap, seconds, maxAgeNote);
+    const body = new KeepaliveBody(trans, cap, seconds, maxAgeNote);
     body.refusal = refusal;
     const result = await showDialog({
-      title: 'Keep the server running',
+      title: trans.__('Keep the server running'),
       body,
       buttons: [
-        Dialog.cancelButton(),
-        Dialog.okButton({ label: 'Keep alive' })
+        Dialog.cancelButton({ label: trans.__('Cancel') }),
+        Dialog.okButton({ label: trans.__('Keep alive') })
       ],
       focusNodeSelector: '.jp-CullExt-keepalive-amount'
     });
@@ -126,7 +134,7 @@ export async function askKeepalive(model: CullModel): Promise<number | null> {
       return null;
     }
     seconds = result.value;
-    refusal = keepaliveRefusal(seconds, cap) ?? '';
+    refusal = keepaliveRefusal(trans, seconds, cap) ?? '';
     if (refusal) {
       continue;
     }
@@ -135,7 +143,7 @@ export async function askKeepalive(model: CullModel): Promise<number | null> {
       return seconds;
     } catch (error) {
       if (error instanceof CullApiError) {
-        refusal = `The server refused: ${error.message}`;
+        refusal = trans.__('The server refused: %1', error.message);
         continue;
       }
       throw error;

@@ -10,6 +10,10 @@
 
 import { VDomModel } from '@jupyterlab/apputils';
 import type { ServerConnection } from '@jupyterlab/services';
+import {
+  nullTranslator,
+  type TranslationBundle
+} from '@jupyterlab/translation';
 import { Poll } from '@lumino/polling';
 
 import {
@@ -23,12 +27,15 @@ import { ClockSync, parseTime, serverTime } from './clock';
 import { phaseAfterFailure, phaseAt, remainingMs, type Phase } from './phase';
 import { eventTimes, MAX_POLL_MS, nextPollDelay } from './schedule';
 import type { IStatus } from './statusdoc';
+import { DOMAIN } from './words';
 
 export namespace CullModel {
   export interface IOptions {
     serverSettings: ServerConnection.ISettings;
     /** Kernel ids of the documents open in this browser (their deadlines are events). */
     openKernels?: () => ReadonlySet<string>;
+    /** The words of our domain in the user's language (default: English). */
+    trans?: TranslationBundle;
   }
 }
 
@@ -37,6 +44,7 @@ export class CullModel extends VDomModel {
     super();
     this._serverSettings = options.serverSettings;
     this._openKernels = options.openKernels ?? (() => new Set<string>());
+    this.trans = options.trans ?? nullTranslator.load(DOMAIN);
     this._poll = new Poll({
       auto: true,
       factory: () => this._read(),
@@ -83,6 +91,9 @@ export class CullModel extends VDomModel {
       ? null
       : remainingMs(this._status.server, this.now());
   }
+
+  /** The words of our domain in the user's language, for the views of this model. */
+  readonly trans: TranslationBundle;
 
   /** Show seconds in the countdown. */
   get showSeconds(): boolean {

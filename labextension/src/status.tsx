@@ -1,5 +1,10 @@
 /**
  * The status-bar item: a `TextItem` with the countdown, opening the details popup.
+ *
+ * For assistive technology it is a button named by the countdown and the reason (its
+ * `aria-label`, renewed at each tick but never announced unasked: no live region), whose
+ * popup is a dialog that takes the focus when it opens and gives it back when it closes
+ * (Escape closes it, in the popup or on the item).
  */
 
 import { VDomRenderer } from '@jupyterlab/apputils';
@@ -33,33 +38,47 @@ export class CullStatus extends VDomRenderer<CullModel> {
     this.addClass('jp-CullExt-item');
     this.node.setAttribute('role', 'button');
     this.node.setAttribute('tabindex', '0');
+    this.node.setAttribute('aria-haspopup', 'dialog');
+    this.node.setAttribute('aria-expanded', 'false');
     this.node.addEventListener('click', this._onClick);
     this.node.addEventListener('keydown', this._onKeydown);
   }
 
   render(): JSX.Element {
     const model = this.model;
+    const trans = model.trans;
     const phase = model.phase;
     const server = model.status?.server ?? null;
-    const text = label(phase, server, model.now(), model.showSeconds);
+    const text = label(trans, phase, server, model.now(), model.showSeconds);
     const hubHome = this.actions.hubHome;
     const current =
       server !== null && phase !== 'stopped' && phase !== 'unavailable';
     const lastActivity = current
-      ? `\nLast activity: ${when(model, server.last_activity)}, ${server.last_activity_label}.`
+      ? '\n' +
+        trans.__(
+          'Last activity: %1, %2.',
+          when(model, server.last_activity),
+          server.last_activity_label
+        )
       : '';
-    const title = `${summary(model, hubHome)}${lastActivity}\nClick for details.`;
+    const about = summary(model, hubHome);
+    const title = `${about}${lastActivity}\n${trans.__('Click for details.')}`;
+    this.node.setAttribute('aria-label', about ? `${text}. ${about}` : text);
     return (
       <>
         <TextItem className="jp-CullExt-text" source={text} title={title} />
         {phase === 'stopped' && hubHome ? (
+          // A shortcut for the mouse; keyboard and screen-reader users have the same link
+          // in the popup (a link inside this button would be unreachable for them).
           <a
             className="jp-CullExt-link"
             href={hubHome}
-            title="Start your server again from JupyterHub"
+            title={trans.__('Start your server again from JupyterHub')}
+            tabIndex={-1}
+            aria-hidden="true"
             onClick={event => event.stopPropagation()}
           >
-            Hub home
+            {trans.__('Hub home')}
           </a>
         ) : null}
       </>
@@ -83,14 +102,32 @@ export class CullStatus extends VDomRenderer<CullModel> {
   toggleDetails(): void {
     if (this._popup && !this._popup.isDisposed) {
       this._popup.dispose();
-      this._popup = null;
       return;
     }
-    this._popup = showPopup({
-      body: new CullDetails(this.model, this.actions),
+    const details = new CullDetails(this.model, this.actions);
+    const popup = showPopup({
+      body: details,
       anchor: this,
       align: 'right',
       hasDynamicSize: true
+    });
+    this._popup = popup;
+    this.node.setAttribute('aria-expanded', 'true');
+    details.node.focus();
+    popup.disposed.connect(() => {
+      this._popup = null;
+      this.node.setAttribute('aria-expanded', 'false');
+      // Closed from inside (Escape, or focus left nowhere): focus goes back to the item.
+      // Closed by a click elsewhere: focus stays where the user clicked.
+      const focused = document.activeElement;
+      if (
+        !this.isDisposed &&
+        (focused === null ||
+          focused === document.body ||
+          popup.node.contains(focused))
+      ) {
+        this.node.focus();
+      }
     });
   }
 
@@ -102,6 +139,9 @@ export class CullStatus extends VDomRenderer<CullModel> {
     if (event.key === 'Enter' || event.key === ' ') {
       event.preventDefault();
       this.toggleDetails();
+    } else if (event.key === 'Escape' && this._popup) {
+      event.preventDefault();
+      this._popup.dispose();
     }
   };
 

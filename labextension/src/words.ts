@@ -1,8 +1,12 @@
 /**
  * What the widget says: durations, the status-bar text and the reasons, in words for
  * people. The server sends the facts (and names the last activity's source itself); this
- * module only words them.
+ * module only words them, in the user's language: every function takes the translation
+ * bundle of our domain (`jupyter_cull_ext`), so language packs translate it and the unit
+ * tests pass `nullTranslator`'s English one.
  */
+
+import type { TranslationBundle } from '@jupyterlab/translation';
 
 import { type Phase, remainingMs } from './phase';
 import type {
@@ -13,6 +17,9 @@ import type {
   IsoTime
 } from './statusdoc';
 
+/** Our translation domain: language packs carry `<locale>/LC_MESSAGES/jupyter_cull_ext.json`. */
+export const DOMAIN = 'jupyter_cull_ext';
+
 /** A server time as the user's wall-clock time (the caller knows the clock offset). */
 export type TimeWords = (iso: IsoTime | null) => string;
 
@@ -20,7 +27,11 @@ export type TimeWords = (iso: IsoTime | null) => string;
  * A duration for the status bar. With seconds: `42:13`, `1:02:03`, `0:09` (rounded up, so
  * `0:00` is shown only when the time is up). Without: `43 min`, `1 h 03 min`, `< 1 min`.
  */
-export function formatDuration(ms: number, showSeconds = true): string {
+export function formatDuration(
+  trans: TranslationBundle,
+  ms: number,
+  showSeconds = true
+): string {
   const pad = (n: number) => String(n).padStart(2, '0');
   if (showSeconds) {
     const total = Math.max(0, Math.ceil(ms / 1000));
@@ -30,20 +41,23 @@ export function formatDuration(ms: number, showSeconds = true): string {
     return h > 0 ? `${h}:${pad(m)}:${pad(s)}` : `${m}:${pad(s)}`;
   }
   if (ms < 60_000) {
-    return '< 1 min';
+    return trans.__('< 1 min');
   }
   const minutes = Math.ceil(ms / 60_000);
   const h = Math.floor(minutes / 60);
   const m = minutes % 60;
-  return h > 0 ? `${h} h ${pad(m)} min` : `${m} min`;
+  return h > 0 ? trans.__('%1 h %2 min', h, pad(m)) : trans.__('%1 min', m);
 }
 
 /** A duration given in seconds by the server or the user, for sentences: `1 h 30 min`,
  * `45 s`, `2 days`. */
-export function describeSeconds(seconds: number): string {
+export function describeSeconds(
+  trans: TranslationBundle,
+  seconds: number
+): string {
   const s = Math.round(seconds);
   if (s < 60) {
-    return `${s} s`;
+    return trans.__('%1 s', s);
   }
   const days = Math.floor(s / 86400);
   const h = Math.floor((s % 86400) / 3600);
@@ -51,22 +65,23 @@ export function describeSeconds(seconds: number): string {
   const rest = s % 60;
   const parts: string[] = [];
   if (days) {
-    parts.push(days === 1 ? '1 day' : `${days} days`);
+    parts.push(trans._n('%1 day', '%1 days', days));
   }
   if (h) {
-    parts.push(`${h} h`);
+    parts.push(trans.__('%1 h', h));
   }
   if (m) {
-    parts.push(`${m} min`);
+    parts.push(trans.__('%1 min', m));
   }
   if (rest && !days && !h) {
-    parts.push(`${rest} s`);
+    parts.push(trans.__('%1 s', rest));
   }
   return parts.join(' ');
 }
 
 /** The status-bar text. */
 export function label(
+  trans: TranslationBundle,
   phase: Phase,
   server: IServerStatus | null,
   now: number,
@@ -74,74 +89,94 @@ export function label(
 ): string {
   switch (phase) {
     case 'loading':
-      return 'Auto-stop…';
+      return trans.__('Auto-stop…');
     case 'stopped':
-      return 'Server stopped';
+      return trans.__('Server stopped');
     case 'unreachable':
-      return 'Server not responding';
+      return trans.__('Server not responding');
     case 'unavailable':
-      return 'Status unavailable';
+      return trans.__('Status unavailable');
     default:
       break;
   }
   if (server === null) {
-    return 'Auto-stop…';
+    return trans.__('Auto-stop…');
   }
   if (phase === 'none') {
     switch (server.protected_by) {
       case 'busy_kernel':
-        return 'No auto-stop: kernel busy';
+        return trans.__('No auto-stop: kernel busy');
       case 'busy_terminal':
-        return 'No auto-stop: terminal busy';
+        return trans.__('No auto-stop: terminal busy');
       case 'unknown_kernel':
-        return 'No auto-stop: kernel state unknown';
+        return trans.__('No auto-stop: kernel state unknown');
       default:
-        return 'No auto-stop';
+        return trans.__('No auto-stop');
     }
   }
   if (phase === 'due') {
-    return 'Stopping…';
+    return trans.__('Stopping…');
   }
-  const left = formatDuration(remainingMs(server, now) ?? 0, showSeconds);
+  const left = formatDuration(
+    trans,
+    remainingMs(server, now) ?? 0,
+    showSeconds
+  );
   if (server.reason === 'max_age') {
-    return `Max age: stop in ${left}`;
+    return trans.__('Max age: stop in %1', left);
   }
   if (server.protected_by === 'keepalive') {
-    return `Kept alive: stop in ${left}`;
+    return trans.__('Kept alive: stop in %1', left);
   }
-  return `Idle stop in ${left}`;
+  return trans.__('Idle stop in %1', left);
 }
 
 /** Why the server will stop, as a sentence ending. */
-export function describeReason(server: IServerStatus): string {
+export function describeReason(
+  trans: TranslationBundle,
+  server: IServerStatus
+): string {
   if (server.reason === 'max_age') {
-    return `it reaches its maximum age of ${describeSeconds(server.max_age)}`;
+    return trans.__(
+      'it reaches its maximum age of %1',
+      describeSeconds(trans, server.max_age)
+    );
   }
   if (server.protected_by === 'keepalive') {
-    return 'the keep-alive ends and nothing else is happening';
+    return trans.__('the keep-alive ends and nothing else is happening');
   }
-  return `nothing has happened for ${describeSeconds(server.idle_timeout)}`;
+  return trans.__(
+    'nothing has happened for %1',
+    describeSeconds(trans, server.idle_timeout)
+  );
 }
 
 /** Why nothing will stop the server (it has no deadline), as a sentence. */
-export function describeNoDeadline(server: IServerStatus): string {
+export function describeNoDeadline(
+  trans: TranslationBundle,
+  server: IServerStatus
+): string {
   switch (server.protected_by) {
     case 'busy_kernel':
-      return 'Nothing will stop this server while a kernel is running code.';
+      return trans.__(
+        'Nothing will stop this server while a kernel is running code.'
+      );
     case 'busy_terminal':
-      return 'Nothing will stop this server while a command runs in a terminal.';
+      return trans.__(
+        'Nothing will stop this server while a command runs in a terminal.'
+      );
     case 'unknown_kernel':
-      return (
-        "A kernel's state cannot be read now (its gateway is out of reach): nothing is " +
-        'stopped until it can be.'
+      return trans.__(
+        "A kernel's state cannot be read now (its gateway is out of reach): nothing is stopped until it can be."
       );
     default:
-      return 'Nothing will stop this server automatically.';
+      return trans.__('Nothing will stop this server automatically.');
   }
 }
 
 /** The last activity's source in words, with what it was when the server says
- * (`a command running in a terminal — terminal 1: python train.py`). */
+ * (`a command running in a terminal — terminal 1: python train.py`). The server words
+ * the source itself (`last_activity_label`), in English. */
 export function describeLastActivity(server: IServerStatus): string {
   const detail = server.last_activity_detail;
   return detail
@@ -150,49 +185,81 @@ export function describeLastActivity(server: IServerStatus): string {
 }
 
 /** What a terminal is doing: its foreground command, or that it waits for the keyboard. */
-export function describeTerminalWork(t: ITerminalStatus): string {
+export function describeTerminalWork(
+  trans: TranslationBundle,
+  t: ITerminalStatus
+): string {
   if (t.command === null) {
-    return 'at the prompt';
+    return trans.__('at the prompt');
   }
   return t.waiting_for_input
-    ? `waiting for your input: ${t.command}`
-    : `running ${t.command}`;
+    ? trans.__('waiting for your input: %1', t.command)
+    : trans.__('running %1', t.command);
 }
 
 /** What becomes of a terminal, and why it is kept if it is. */
 export function describeTerminalFate(
+  trans: TranslationBundle,
   t: ITerminalStatus,
   at: TimeWords
 ): string {
   switch (t.protected_by) {
     case 'busy':
-      return 'kept while a command runs';
+      return trans.__('kept while a command runs');
     case 'keepalive':
-      return `kept alive until ${at(t.deadline)}`;
+      return trans.__('kept alive until %1', at(t.deadline));
     default:
       break;
   }
   return t.deadline === null
-    ? 'never closed for idleness'
-    : `closed at ${at(t.deadline)} if idle`;
+    ? trans.__('never closed for idleness')
+    : trans.__('closed at %1 if idle', at(t.deadline));
 }
 
 /** A kernel's state: the server's, or that it waits for an answer to `input()`. */
-export function describeKernelState(k: IKernelStatus, at: TimeWords): string {
-  return k.waiting_for_input_since === null
-    ? k.execution_state
-    : `waiting for your input since ${at(k.waiting_for_input_since)}`;
+export function describeKernelState(
+  trans: TranslationBundle,
+  k: IKernelStatus,
+  at: TimeWords
+): string {
+  if (k.waiting_for_input_since !== null) {
+    return trans.__(
+      'waiting for your input since %1',
+      at(k.waiting_for_input_since)
+    );
+  }
+  return kernelStates(trans)[k.execution_state] ?? k.execution_state;
+}
+
+/** Jupyter's kernel execution states in words; a state not listed is shown as sent. */
+function kernelStates(trans: TranslationBundle): Record<string, string> {
+  return {
+    unknown: trans.__('unknown'),
+    starting: trans.__('starting'),
+    idle: trans.__('idle'),
+    busy: trans.__('busy'),
+    terminating: trans.__('terminating'),
+    restarting: trans.__('restarting'),
+    autorestarting: trans.__('restarting'),
+    dead: trans.__('dead')
+  };
 }
 
 /** A process that counted as activity: its command and the CPU it used. */
-export function describeProcess(p: IProcessStatus): string {
+export function describeProcess(
+  trans: TranslationBundle,
+  p: IProcessStatus
+): string {
   const cores = p.cpu.toFixed(2);
-  return `${p.command} (pid ${p.pid}): ${cores} ${p.cpu === 1 ? 'core' : 'cores'}`;
+  return p.cpu === 1
+    ? trans.__('%1 (pid %2): %3 core', p.command, p.pid, cores)
+    : trans.__('%1 (pid %2): %3 cores', p.command, p.pid, cores);
 }
 
 /** The heads-up before a kernel open here is culled; one waiting for `input()` is named as
  * such, since answering the prompt keeps it. */
 export function describeKernelHeadsUp(
+  trans: TranslationBundle,
   k: IKernelStatus,
   path: string,
   at: TimeWords
@@ -200,24 +267,36 @@ export function describeKernelHeadsUp(
   const when = at(k.deadline);
   if (k.waiting_for_input_since !== null) {
     // Short: JupyterLab cuts a notification's text at 140 characters.
-    return `The kernel of ${path} is waiting for your input: answer the prompt, or it is shut down at ${when}.`;
+    return trans.__(
+      'The kernel of %1 is waiting for your input: answer the prompt, or it is shut down at %2.',
+      path,
+      when
+    );
   }
-  return `The idle kernel of ${path} will be shut down at ${when}; its variables will be lost.`;
+  return trans.__(
+    'The idle kernel of %1 will be shut down at %2; its variables will be lost.',
+    path,
+    when
+  );
 }
 
 /** Why a keep-alive of `seconds` cannot be asked for, or null if it can. */
 export function keepaliveRefusal(
+  trans: TranslationBundle,
   seconds: number,
   keepaliveMax: number
 ): string | null {
   if (keepaliveMax <= 0) {
-    return 'Keep-alive is disabled on this server.';
+    return trans.__('Keep-alive is disabled on this server.');
   }
   if (!Number.isFinite(seconds) || seconds <= 0) {
-    return 'Enter a duration greater than zero.';
+    return trans.__('Enter a duration greater than zero.');
   }
   if (seconds > keepaliveMax) {
-    return `The longest keep-alive allowed here is ${describeSeconds(keepaliveMax)}.`;
+    return trans.__(
+      'The longest keep-alive allowed here is %1.',
+      describeSeconds(trans, keepaliveMax)
+    );
   }
   return null;
 }

@@ -1,3 +1,5 @@
+import { nullTranslator } from '@jupyterlab/translation';
+
 import { iso, kernel, server, status, T0 } from './fixtures';
 import {
   CLOCK_SAMPLE_TTL_MS,
@@ -16,6 +18,7 @@ import {
   nextPollDelay
 } from '../schedule';
 import {
+  DOMAIN,
   describeSeconds,
   formatDuration,
   hubHomeUrl,
@@ -23,38 +26,41 @@ import {
   label
 } from '../words';
 
+/** English, as JupyterLab speaks it without a language pack. */
+const trans = nullTranslator.load(DOMAIN);
+
 describe('formatDuration', () => {
   it('shows minutes and seconds, rounded up', () => {
-    expect(formatDuration(42 * 60_000 + 12_001)).toBe('42:13');
-    expect(formatDuration(9_000)).toBe('0:09');
-    expect(formatDuration(8_001)).toBe('0:09');
-    expect(formatDuration(60_000)).toBe('1:00');
+    expect(formatDuration(trans, 42 * 60_000 + 12_001)).toBe('42:13');
+    expect(formatDuration(trans, 9_000)).toBe('0:09');
+    expect(formatDuration(trans, 8_001)).toBe('0:09');
+    expect(formatDuration(trans, 60_000)).toBe('1:00');
   });
   it('adds hours when there are any', () => {
-    expect(formatDuration(3_723_000)).toBe('1:02:03');
-    expect(formatDuration(26 * 3_600_000)).toBe('26:00:00');
+    expect(formatDuration(trans, 3_723_000)).toBe('1:02:03');
+    expect(formatDuration(trans, 26 * 3_600_000)).toBe('26:00:00');
   });
   it('shows 0:00 only when the time is up, never a negative time', () => {
-    expect(formatDuration(1)).toBe('0:01');
-    expect(formatDuration(0)).toBe('0:00');
-    expect(formatDuration(-5_000)).toBe('0:00');
+    expect(formatDuration(trans, 1)).toBe('0:01');
+    expect(formatDuration(trans, 0)).toBe('0:00');
+    expect(formatDuration(trans, -5_000)).toBe('0:00');
   });
   it('shows whole minutes without seconds', () => {
-    expect(formatDuration(42 * 60_000 + 13_000, false)).toBe('43 min');
-    expect(formatDuration(3_723_000, false)).toBe('1 h 03 min');
-    expect(formatDuration(59_999, false)).toBe('< 1 min');
-    expect(formatDuration(60_000, false)).toBe('1 min');
+    expect(formatDuration(trans, 42 * 60_000 + 13_000, false)).toBe('43 min');
+    expect(formatDuration(trans, 3_723_000, false)).toBe('1 h 03 min');
+    expect(formatDuration(trans, 59_999, false)).toBe('< 1 min');
+    expect(formatDuration(trans, 60_000, false)).toBe('1 min');
   });
 });
 
 describe('describeSeconds', () => {
   it('names the units', () => {
-    expect(describeSeconds(45)).toBe('45 s');
-    expect(describeSeconds(3600)).toBe('1 h');
-    expect(describeSeconds(5400)).toBe('1 h 30 min');
-    expect(describeSeconds(86400)).toBe('1 day');
-    expect(describeSeconds(2 * 86400 + 3600)).toBe('2 days 1 h');
-    expect(describeSeconds(90)).toBe('1 min 30 s');
+    expect(describeSeconds(trans, 45)).toBe('45 s');
+    expect(describeSeconds(trans, 3600)).toBe('1 h');
+    expect(describeSeconds(trans, 5400)).toBe('1 h 30 min');
+    expect(describeSeconds(trans, 86400)).toBe('1 day');
+    expect(describeSeconds(trans, 2 * 86400 + 3600)).toBe('2 days 1 h');
+    expect(describeSeconds(trans, 90)).toBe('1 min 30 s');
   });
 });
 
@@ -93,26 +99,28 @@ describe('phase and label', () => {
     const s = server({ deadline: null, reason: null, warn_at: null });
     expect(phaseAt(s, T0)).toBe('none');
     expect(remainingMs(s, T0)).toBeNull();
-    expect(label('none', s, T0)).toBe('No auto-stop');
-    expect(label('none', { ...s, protected_by: 'unknown_kernel' }, T0)).toBe(
-      'No auto-stop: kernel state unknown'
-    );
-    expect(label('none', { ...s, protected_by: 'busy_kernel' }, T0)).toBe(
-      'No auto-stop: kernel busy'
-    );
+    expect(label(trans, 'none', s, T0)).toBe('No auto-stop');
+    expect(
+      label(trans, 'none', { ...s, protected_by: 'unknown_kernel' }, T0)
+    ).toBe('No auto-stop: kernel state unknown');
+    expect(
+      label(trans, 'none', { ...s, protected_by: 'busy_kernel' }, T0)
+    ).toBe('No auto-stop: kernel busy');
   });
   it('says why the server stops', () => {
-    expect(label('calm', server(), T0)).toBe('Idle stop in 10:00');
-    expect(label('calm', server(), T0, false)).toBe('Idle stop in 10 min');
-    expect(label('calm', server({ reason: 'max_age' }), T0)).toBe(
+    expect(label(trans, 'calm', server(), T0)).toBe('Idle stop in 10:00');
+    expect(label(trans, 'calm', server(), T0, false)).toBe(
+      'Idle stop in 10 min'
+    );
+    expect(label(trans, 'calm', server({ reason: 'max_age' }), T0)).toBe(
       'Max age: stop in 10:00'
     );
-    expect(label('calm', server({ protected_by: 'keepalive' }), T0)).toBe(
-      'Kept alive: stop in 10:00'
-    );
-    expect(label('due', server(), T0 + 600_000)).toBe('Stopping…');
-    expect(label('stopped', server(), T0)).toBe('Server stopped');
-    expect(label('loading', null, T0)).toBe('Auto-stop…');
+    expect(
+      label(trans, 'calm', server({ protected_by: 'keepalive' }), T0)
+    ).toBe('Kept alive: stop in 10:00');
+    expect(label(trans, 'due', server(), T0 + 600_000)).toBe('Stopping…');
+    expect(label(trans, 'stopped', server(), T0)).toBe('Server stopped');
+    expect(label(trans, 'loading', null, T0)).toBe('Auto-stop…');
   });
   it('takes a failed read near or after the deadline for the stop', () => {
     const s = server();
@@ -228,13 +236,15 @@ describe('polling', () => {
 
 describe('keep-alive bounds', () => {
   it('refuses more than the cap, naming the cap', () => {
-    expect(keepaliveRefusal(3600, 3600)).toBeNull();
-    expect(keepaliveRefusal(7200, 3600)).toBe(
+    expect(keepaliveRefusal(trans, 3600, 3600)).toBeNull();
+    expect(keepaliveRefusal(trans, 7200, 3600)).toBe(
       'The longest keep-alive allowed here is 1 h.'
     );
-    expect(keepaliveRefusal(0, 3600)).toMatch(/greater than zero/);
-    expect(keepaliveRefusal(Number.NaN, 3600)).toMatch(/greater than zero/);
-    expect(keepaliveRefusal(60, 0)).toMatch(/disabled/);
+    expect(keepaliveRefusal(trans, 0, 3600)).toMatch(/greater than zero/);
+    expect(keepaliveRefusal(trans, Number.NaN, 3600)).toMatch(
+      /greater than zero/
+    );
+    expect(keepaliveRefusal(trans, 60, 0)).toMatch(/disabled/);
   });
 });
 

@@ -1,6 +1,8 @@
 /** What the widget says about work outside a kernel's code: busy terminals, the processes
  * that counted, and an `input()` nobody answered. */
 
+import { nullTranslator } from '@jupyterlab/translation';
+
 import {
   iso,
   kernel,
@@ -12,6 +14,7 @@ import {
 } from './fixtures';
 import { isStatus } from '../statuscheck';
 import {
+  DOMAIN,
   describeKernelHeadsUp,
   describeKernelState,
   describeLastActivity,
@@ -23,20 +26,23 @@ import {
   type TimeWords
 } from '../words';
 
+/** English, as JupyterLab speaks it without a language pack. */
+const trans = nullTranslator.load(DOMAIN);
+
 /** Server times as UTC HH:MM (T0 is 12:00), so the sentences are the same in every zone. */
 const at: TimeWords = t => (t === null ? '—' : t.slice(11, 16));
 
 describe('terminals', () => {
   it('say what runs in them, or that it only waits for the keyboard', () => {
-    expect(describeTerminalWork(terminal())).toBe('at the prompt');
-    expect(describeTerminalWork(terminal({ command: 'python train.py' }))).toBe(
-      'running python train.py'
-    );
+    expect(describeTerminalWork(trans, terminal())).toBe('at the prompt');
+    expect(
+      describeTerminalWork(trans, terminal({ command: 'python train.py' }))
+    ).toBe('running python train.py');
     const prompt = terminal({
       command: "python3 -c 'input()'",
       waiting_for_input: true
     });
-    expect(describeTerminalWork(prompt)).toBe(
+    expect(describeTerminalWork(trans, prompt)).toBe(
       "waiting for your input: python3 -c 'input()'"
     );
   });
@@ -46,18 +52,22 @@ describe('terminals', () => {
       protected_by: 'busy',
       deadline: null
     });
-    expect(describeTerminalFate(busy, at)).toBe('kept while a command runs');
-    expect(describeTerminalFate(terminal(), at)).toBe(
+    expect(describeTerminalFate(trans, busy, at)).toBe(
+      'kept while a command runs'
+    );
+    expect(describeTerminalFate(trans, terminal(), at)).toBe(
       'closed at 12:05 if idle'
     );
-    expect(describeTerminalFate(terminal({ deadline: null }), at)).toBe(
+    expect(describeTerminalFate(trans, terminal({ deadline: null }), at)).toBe(
       'never closed for idleness'
     );
     const kept = terminal({
       protected_by: 'keepalive',
       deadline: iso(T0 + 1_800_000)
     });
-    expect(describeTerminalFate(kept, at)).toBe('kept alive until 12:30');
+    expect(describeTerminalFate(trans, kept, at)).toBe(
+      'kept alive until 12:30'
+    );
   });
 });
 
@@ -68,16 +78,17 @@ describe('the server', () => {
       reason: null,
       protected_by: 'busy_terminal'
     });
-    expect(describeNoDeadline(s)).toBe(
+    expect(describeNoDeadline(trans, s)).toBe(
       'Nothing will stop this server while a command runs in a terminal.'
     );
-    expect(label('none', s, T0)).toBe('No auto-stop: terminal busy');
+    expect(label(trans, 'none', s, T0)).toBe('No auto-stop: terminal busy');
     expect(
       describeNoDeadline(
+        trans,
         server({ deadline: null, protected_by: 'busy_kernel' })
       )
     ).toBe('Nothing will stop this server while a kernel is running code.');
-    expect(describeNoDeadline(server({ deadline: null }))).toBe(
+    expect(describeNoDeadline(trans, server({ deadline: null }))).toBe(
       'Nothing will stop this server automatically.'
     );
   });
@@ -98,10 +109,10 @@ describe('the server', () => {
 
 describe('processes', () => {
   it('show the command and the CPU it used', () => {
-    expect(describeProcess(processEntry())).toBe(
+    expect(describeProcess(trans, processEntry())).toBe(
       'python train.py (pid 42): 0.98 cores'
     );
-    expect(describeProcess(processEntry({ cpu: 1 }))).toBe(
+    expect(describeProcess(trans, processEntry({ cpu: 1 }))).toBe(
       'python train.py (pid 42): 1.00 core'
     );
   });
@@ -123,16 +134,16 @@ describe('a kernel waiting for input()', () => {
     waiting_for_input_since: iso(T0 - 120_000)
   });
   it('is shown as waiting for your input since the prompt', () => {
-    expect(describeKernelState(waiting, at)).toBe(
+    expect(describeKernelState(trans, waiting, at)).toBe(
       'waiting for your input since 11:58'
     );
-    expect(describeKernelState(kernel(), at)).toBe('idle');
+    expect(describeKernelState(trans, kernel(), at)).toBe('idle');
   });
   it('gets a heads-up that says so, and that answering keeps it', () => {
-    expect(describeKernelHeadsUp(waiting, 'work.ipynb', at)).toBe(
+    expect(describeKernelHeadsUp(trans, waiting, 'work.ipynb', at)).toBe(
       'The kernel of work.ipynb is waiting for your input: answer the prompt, or it is shut down at 12:05.'
     );
-    expect(describeKernelHeadsUp(kernel(), 'work.ipynb', at)).toBe(
+    expect(describeKernelHeadsUp(trans, kernel(), 'work.ipynb', at)).toBe(
       'The idle kernel of work.ipynb will be shut down at 12:05; its variables will be lost.'
     );
   });
