@@ -9,7 +9,7 @@ import { Popup } from '@jupyterlab/statusbar';
 import type { Message } from '@lumino/messaging';
 import type { ISignal } from '@lumino/signaling';
 
-import { CullDetails, type IStatusActions } from './details';
+import type { CullDetails, IStatusActions } from './details';
 import type { CullModel } from './model';
 import { CullStatus } from './status';
 
@@ -61,35 +61,21 @@ class PopupBelow extends Popup {
 
 /** The status item, opening its details below itself. */
 class TopCullStatus extends CullStatus {
-  constructor(
-    model: CullModel,
-    private readonly _actions: IStatusActions
-  ) {
-    super(model, _actions);
+  constructor(model: CullModel, actions: IStatusActions) {
+    super(model, actions);
     this.addClass('jp-CullExt-top');
   }
 
-  toggleDetails(): void {
-    if (this._below && !this._below.isDisposed) {
-      this._below.dispose();
-      this._below = null;
-      return;
-    }
-    this._below = new PopupBelow({
-      body: new CullDetails(this.model, this._actions),
+  protected openPopup(details: CullDetails): Popup {
+    const popup = new PopupBelow({
+      body: details,
       anchor: this,
       align: 'right',
       hasDynamicSize: true
     });
-    this._below.launch();
+    popup.launch();
+    return popup;
   }
-
-  dispose(): void {
-    this._below?.dispose();
-    super.dispose();
-  }
-
-  private _below: PopupBelow | null = null;
 }
 
 /**

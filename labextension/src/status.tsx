@@ -98,6 +98,16 @@ export class CullStatus extends VDomRenderer<CullModel> {
     super.dispose();
   }
 
+  /** Show ``details`` in a popup: the status bar's, above the item. */
+  protected openPopup(details: CullDetails): Popup {
+    return showPopup({
+      body: details,
+      anchor: this,
+      align: 'right',
+      hasDynamicSize: true
+    });
+  }
+
   /** Open (or close) the details popup. */
   toggleDetails(): void {
     if (this._popup && !this._popup.isDisposed) {
@@ -105,12 +115,7 @@ export class CullStatus extends VDomRenderer<CullModel> {
       return;
     }
     const details = new CullDetails(this.model, this.actions);
-    const popup = showPopup({
-      body: details,
-      anchor: this,
-      align: 'right',
-      hasDynamicSize: true
-    });
+    const popup = this.openPopup(details);
     this._popup = popup;
     this.node.setAttribute('aria-expanded', 'true');
     details.node.focus();
