@@ -4,8 +4,10 @@
  * JupyterLab's own handler under JupyterHub (the hub extension's "Server unavailable or
  * unreachable" dialog) opens a few seconds after every stop, scheduled or not: it covers
  * our stopped notice and the status item's link back to the hub, says nothing of why, and
- * opens again after each dismissal. So this plugin replaces it (package.json's
- * `disabledExtensions`): when the server went away at the deadline the status item showed,
+ * opens again after each dismissal. So this plugin provides the same service (JupyterLab
+ * uses the last provider registered, and extensions' plugins come after its own; its
+ * handler is not disabled, so it is still there wherever ours does not load): when the
+ * server went away at the deadline the status item showed,
  * it stays quiet and lets the status item and the stopped notice say why and how to get
  * back; any other loss is reported as before: under a hub, a dialog offering to restart
  * the server; elsewhere, JupyterLab's default dialog.
@@ -24,7 +26,7 @@ import { Token } from '@lumino/coreutils';
 
 import { DOMAIN, hubHomeUrl } from './words';
 
-/** The plugin this one replaces (listed in package.json's `disabledExtensions`). */
+/** The plugin whose service this one takes over (not disabled: see above). */
 export const REPLACED = '@jupyterlab/hub-extension:connectionlost';
 
 /** JupyterHub's restart command, registered by the hub extension. */
