@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,25 @@ def assert_fully_visible(page: Any, toast: Any) -> None:
         wait_until(inside, 5, what=f"the toast fully visible at {width}x{height}")
     assert toast.locator("button").count() >= 2, toast.inner_text()  # an action, close
     page.set_viewport_size(own)
+
+
+def countdown_agrees(text: Callable[[], str], status: Callable[[], dict],
+                     timeout: float = 3) -> dict:
+    """Wait until the item's countdown (``text()``) agrees with the server's deadline in the
+    status document (``status()``) within 2 s; return that document. Bounded by ``timeout``:
+    a reading may take a moment to agree, since the page's first presence report, as it
+    loads, moves the deadline, and the item shows the new one when the answer arrives."""
+
+    def agrees() -> dict | None:
+        left = remaining_shown(text())
+        doc = status()
+        shown = None if left is None else time.time() + left
+        if shown is not None and abs(shown - ts(doc["server"]["deadline"])) <= 2:
+            return doc
+        return None
+
+    return wait_until(agrees, timeout, interval=0.1,
+                      what=f"the countdown ({text()!r}) agreeing with the status document")
 
 
 #: What the extension's connection-lost handler says (once) in the browser console when it

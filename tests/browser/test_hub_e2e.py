@@ -45,6 +45,7 @@ from .conftest import (
     NOTEBOOK,
     REPO,
     Console,
+    countdown_agrees,
     lab_settings,
     quiet_after_stop,
     remaining_shown,
@@ -235,12 +236,11 @@ class HubLab:
 
 
 def agrees_with_status(lab: HubLab, hub: DemoHub, label: str) -> dict:
-    """The countdown matches the status document's deadline within 2 s (three readings)."""
+    """The countdown matches the status document's deadline within 2 s, three times over a
+    second and a half."""
     wait_until(lambda: lab.text().startswith(label), 15, what=f"a {label!r} countdown")
     for _ in range(3):
-        _, shown = lab.shown_stop()
-        server = hub.cull_status(USER)["server"]
-        assert abs(shown - ts(server["deadline"])) <= 2, (lab.text(), server)
+        server = countdown_agrees(lab.text, lambda: hub.cull_status(USER))["server"]
         time.sleep(0.5)
     return server
 

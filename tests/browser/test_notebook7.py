@@ -18,7 +18,14 @@ from typing import Any
 import pytest
 from hubharness import http, wait_until
 
-from .conftest import NOTEBOOK, assert_fully_visible, remaining_shown, ts, within
+from .conftest import (
+    NOTEBOOK,
+    assert_fully_visible,
+    countdown_agrees,
+    remaining_shown,
+    ts,
+    within,
+)
 
 IDLE = 24
 WARN = 12
@@ -62,9 +69,7 @@ class NotebookPage:
     def countdown_matches(self) -> None:
         """The item counts down to the server's deadline, to within 2 s."""
         wait_until(lambda: remaining_shown(self.text()) is not None, 10, what="a countdown")
-        shown = time.time() + remaining_shown(self.text())
-        deadline = ts(self.server.status()["server"]["deadline"])
-        assert abs(shown - deadline) <= 2, (self.text(), self.server.status()["server"])
+        countdown_agrees(self.text, self.server.status)
 
     def warning(self) -> Any:
         toast = self.page.locator(".Toastify__toast", has_text=WARNING)
