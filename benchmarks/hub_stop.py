@@ -9,7 +9,7 @@ spawner poll (``Spawner.poll_interval``, the default 30 s). Per round both serve
 together; measured, from the deadline in each server's status document: when the process
 exited and when the hub's REST API first showed the server not ready.
 
-    .venv/bin/python benchmarks/hub_stop.py [--rounds 3] [--max-age 10]
+    .venv/bin/python benchmarks/hub_stop.py [--rounds 3] [--max-age 30]
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def one_round(hub: Hub) -> dict[str, tuple[float, float]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--max-age", type=int, default=10)
+    parser.add_argument("--max-age", type=int, default=30)
     args = parser.parse_args()
     hub = Hub(Path(tempfile.mkdtemp(prefix="cull-bench-")),
               config=CONFIG.format(max_age=args.max_age))
