@@ -26,6 +26,7 @@ import requests
 import websocket
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from hubharness import execute_request  # noqa: E402
 from procs import children_of, cmdline  # noqa: E402  (shared with the tests)
 
 BIN = Path(sys.executable).parent
@@ -192,15 +193,7 @@ class JServer:
             timeout=timeout)
         try:
             msg_id = uuid.uuid4().hex
-            ws.send(json.dumps({
-                "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "",
-                           "session": uuid.uuid4().hex, "version": "5.3",
-                           "date": datetime.now(timezone.utc).isoformat()},
-                "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-                "content": {"code": code, "silent": False, "store_history": False,
-                            "user_expressions": {}, "allow_stdin": False,
-                            "stop_on_error": True},
-            }))
+            ws.send(execute_request(code, msg_id, store_history=False))
             limit = time.monotonic() + timeout
             while time.monotonic() < limit:
                 msg = json.loads(ws.recv())

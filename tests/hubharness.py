@@ -36,6 +36,20 @@ def process_gone(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] in ("Z", "X")
 
 
+def execute_request(code: str, msg_id: str = "", allow_stdin: bool = False,
+                    store_history: bool = True) -> str:
+    """An ``execute_request`` for a kernel's websocket (the legacy JSON protocol), as sent."""
+    return json.dumps({
+        "header": {"msg_id": msg_id or uuid.uuid4().hex, "msg_type": "execute_request",
+                   "username": "", "session": uuid.uuid4().hex, "version": "5.3",
+                   "date": datetime.now(timezone.utc).isoformat()},
+        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+        "content": {"code": code, "silent": False, "store_history": store_history,
+                    "user_expressions": {}, "allow_stdin": allow_stdin,
+                    "stop_on_error": True},
+    })
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -238,15 +252,7 @@ c.JupyterHub.load_roles = [{{
         ws = websocket.create_connection(
             f"ws://127.0.0.1:{self.proxy_port}/user/{name}/api/kernels/{kid}/channels",
             header=[f"Authorization: token {self.admin_token}"], timeout=30)
-        header = {"msg_id": uuid.uuid4().hex, "msg_type": "execute_request", "username": "",
-                  "session": uuid.uuid4().hex, "version": "5.3",
-                  "date": datetime.now(timezone.utc).isoformat()}
-        ws.send(json.dumps({
-            "header": header, "parent_header": {}, "metadata": {}, "channel": "shell",
-            "buffers": [],
-            "content": {"code": code, "silent": False, "store_history": True,
-                        "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
-        }))
+        ws.send(execute_request(code))
         wait_until(lambda: json.loads(ws.recv()).get("msg_type") == "execute_input",
                    timeout=30, interval=0)
         ws.close()

@@ -13,7 +13,7 @@ import time
 from datetime import datetime, timezone
 
 import pytest
-from hubharness import Hub, process_gone, wait_until
+from hubharness import Hub, execute_request, process_gone, wait_until
 
 INTERVAL = 4
 
@@ -128,7 +128,6 @@ def test_an_unanswered_input_prompt_is_reported_as_the_prompts_time(hub):
     """A kernel blocked in input() is busy, but waiting for a person is not work: the hub
     is told the time of the prompt, not "now" at every interval."""
     import json
-    import uuid
 
     import websocket
 
@@ -138,14 +137,7 @@ def test_an_unanswered_input_prompt_is_reported_as_the_prompts_time(hub):
     ws = websocket.create_connection(
         f"ws://127.0.0.1:{hub.proxy_port}/user/dave/api/kernels/{kernel['id']}/channels",
         header=[f"Authorization: token {hub.admin_token}"], timeout=30)
-    ws.send(json.dumps({
-        "header": {"msg_id": uuid.uuid4().hex, "msg_type": "execute_request", "username": "",
-                   "session": uuid.uuid4().hex, "version": "5.3",
-                   "date": datetime.now(timezone.utc).isoformat()},
-        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-        "content": {"code": "input('name? ')", "silent": False, "store_history": True,
-                    "user_expressions": {}, "allow_stdin": True, "stop_on_error": True},
-    }))
+    ws.send(execute_request("input('name? ')", allow_stdin=True))
     wait_until(lambda: json.loads(ws.recv())["header"]["msg_type"] == "input_request",
                timeout=30, interval=0)
     asked = datetime.now(timezone.utc)

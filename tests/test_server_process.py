@@ -32,6 +32,7 @@ from pathlib import Path
 import pytest
 import requests
 import websocket
+from hubharness import execute_request
 from procs import children_of, cmdline
 
 TOKEN = "cull-ext-process-test-token"
@@ -400,19 +401,7 @@ def execute_and_disconnect(server: Server, kid: str, code: str) -> float:
     )
     try:
         msg_id = uuid.uuid4().hex
-        ws.send(json.dumps({
-            "header": {
-                "msg_id": msg_id, "msg_type": "execute_request", "username": "",
-                "session": uuid.uuid4().hex, "version": "5.3",
-                "date": datetime.now(timezone.utc).isoformat(),
-            },
-            "parent_header": {}, "metadata": {},
-            "content": {
-                "code": code, "silent": False, "store_history": True,
-                "user_expressions": {}, "allow_stdin": False, "stop_on_error": True,
-            },
-            "channel": "shell", "buffers": [],
-        }))
+        ws.send(execute_request(code, msg_id))
         limit = time.monotonic() + 10
         while time.monotonic() < limit:
             msg = json.loads(ws.recv())

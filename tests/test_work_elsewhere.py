@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
 
 import jsonschema
 import pytest
 import websocket
+from hubharness import execute_request
 from test_server_process import (  # noqa: F401 (launch is a fixture)
     EARLY,
     LATE,
@@ -177,15 +176,7 @@ def ask_for_input(server: Server, kid: str) -> float:
     ws = websocket.create_connection(
         f"ws://127.0.0.1:{server.port}/api/kernels/{kid}/channels?token={TOKEN}", timeout=10)
     try:
-        ws.send(json.dumps({
-            "header": {"msg_id": uuid.uuid4().hex, "msg_type": "execute_request",
-                       "username": "", "session": uuid.uuid4().hex, "version": "5.3",
-                       "date": datetime.now(timezone.utc).isoformat()},
-            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-            "content": {"code": "name = input('name? ')", "silent": False,
-                        "store_history": True, "user_expressions": {},
-                        "allow_stdin": True, "stop_on_error": True},
-        }))
+        ws.send(execute_request("name = input('name? ')", allow_stdin=True))
         limit = time.monotonic() + 10
         while time.monotonic() < limit:
             msg = json.loads(ws.recv())
