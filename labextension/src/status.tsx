@@ -28,6 +28,17 @@ const PHASE_CLASSES: Phase[] = [
   'unavailable'
 ];
 
+/**
+ * Names the item (its `aria-label`) in the same React commit that changes its text, so the
+ * accessible name never lags or leads the countdown shown (React renders asynchronously).
+ */
+function ItemName(props: { node: HTMLElement; name: string }): null {
+  React.useLayoutEffect(() => {
+    props.node.setAttribute('aria-label', props.name);
+  }, [props.node, props.name]);
+  return null;
+}
+
 /** The status-bar item. */
 export class CullStatus extends VDomRenderer<CullModel> {
   constructor(
@@ -63,9 +74,10 @@ export class CullStatus extends VDomRenderer<CullModel> {
       : '';
     const about = summary(model, hubHome);
     const title = `${about}${lastActivity}\n${trans.__('Click for details.')}`;
-    this.node.setAttribute('aria-label', about ? `${text}. ${about}` : text);
+    const name = about ? `${text}. ${about}` : text;
     return (
       <>
+        <ItemName node={this.node} name={name} />
         <TextItem className="jp-CullExt-text" source={text} title={title} />
         {phase === 'stopped' && hubHome ? (
           // A shortcut for the mouse; keyboard and screen-reader users have the same link
