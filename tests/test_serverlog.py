@@ -496,7 +496,14 @@ def test_output_already_going_to_the_file_is_not_written_twice(tmp_path):
         info = next((tmp_path / "runtime").glob("jpserver-*.json")).read_text()
         token = json.loads(info)["token"]  # generated, so the server prints it in full
         assert len(token) >= 32
-        assert requests.get(f"{url}api/kernels?token={token}", timeout=5).ok
+        # The info file is written just before the server's loop binds its port: wait for it.
+        while True:
+            try:
+                assert requests.get(f"{url}api/kernels?token={token}", timeout=5).ok
+                break
+            except requests.ConnectionError:
+                assert proc.poll() is None and time.monotonic() < limit, path.read_text()
+                time.sleep(0.1)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
