@@ -5,13 +5,17 @@ websocket, real detached processes; deadlines judged as in test_server_process.p
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import jsonschema
 import pytest
 import websocket
 from hubharness import execute_request
+from procs import cmdline
 from test_server_process import (  # noqa: F401 (launch is a fixture)
     EARLY,
     LATE,
@@ -124,10 +128,29 @@ def detached(server: Server, name: str, command: str) -> None:
     type_in(server, name, f"setsid nohup {command} > /dev/null 2>&1 < /dev/null &", "exit")
 
 
+#: In the command line of every CPU job these tests start, so that teardown finds the
+#: detached ones (setsid: no longer the server's children) and stops them.
+JOB_TAG = "cull-ext-test-job"
+
+
 def cpu_job(seconds: float) -> str:
-    """A command line that keeps one core busy for ``seconds``."""
-    return ("python3 -c 'import time; t = time.time(); "
-            f"[0 for _ in iter(lambda: time.time() - t < {seconds}, False)]'")
+    """A command line that keeps about 40 % of a core busy for ``seconds``: well over the
+    server's 0.1-core threshold, and light on the tests that run beside this one."""
+    loop = (f"import time\\nt = time.time()\\nwhile time.time() - t < {seconds}:\\n"
+            " s = time.time()\\n while time.time() - s < 0.03: pass\\n time.sleep(0.05)")
+    return f"python3 -c 'exec(\"{loop}\")' {JOB_TAG}"
+
+
+@pytest.fixture(autouse=True)
+def stop_cpu_jobs() -> Iterator[None]:
+    """A job outlives its test (and its server) by design: stop it after the test."""
+    yield
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and JOB_TAG.encode() in cmdline(int(entry.name)):
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def test_a_detached_cpu_job_holds_the_server_and_a_sleeping_one_does_not(
@@ -144,7 +167,7 @@ def test_a_detached_cpu_job_holds_the_server_and_a_sleeping_one_does_not(
         p["name"].startswith("python") for p in s["processes"]))
     job = next(p for p in status["processes"] if p["name"].startswith("python"))
     assert job["source"] == f"process:{job['name']}" and job["cpu"] > 0.1, job
-    assert "sleep" not in json.dumps(status["processes"]), status
+    assert [p for p in status["processes"] if p["name"] == "sleep"] == [], status
     ran_until = time.time() + 7
     while time.time() < ran_until:  # well past the 4 s idle timeout while it runs
         assert server.running(), f"server stopped under a running job:\n{server.log()}"
@@ -158,7 +181,7 @@ def test_a_detached_cpu_job_holds_the_server_and_a_sleeping_one_does_not(
 
 def test_another_servers_busy_job_never_counts(launch: Callable) -> None:
     other = launch("--CullExt.server_idle_timeout=0", "--CullExt.process_sample_interval=1")
-    detached(other, terminal(other), cpu_job(30))
+    detached(other, terminal(other), cpu_job(60))
     poll(other, "its busy job", lambda s: bool(s["processes"]))
     ours = launch("--CullExt.server_idle_timeout=6", "--CullExt.warn_before=1",
                   "--CullExt.process_sample_interval=1")
