@@ -33,6 +33,16 @@ def children_of(pid: int) -> list[int]:
     return out
 
 
+def running_with(text: bytes) -> dict[int, bytes]:
+    """Every process whose command line contains ``text``, with that command line (for
+    ``kill_leftovers``): e.g. the detached jobs a test tagged, no longer anyone's children."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and text in (command := cmdline(int(entry.name))):
+            found[int(entry.name)] = command
+    return found
+
+
 def kill_leftovers(processes: dict[int, bytes]) -> None:
     """SIGKILL each pid (noted with its ``cmdline``) that is still that same process: the
     kernels a server or gateway left behind, never a pid reused since."""

@@ -5,17 +5,14 @@ websocket, real detached processes; deadlines judged as in test_server_process.p
 from __future__ import annotations
 
 import json
-import os
-import signal
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import jsonschema
 import pytest
 import websocket
 from hubharness import execute_request
-from procs import cmdline
+from procs import kill_leftovers, running_with
 from test_server_process import (  # noqa: F401 (launch is a fixture)
     EARLY,
     LATE,
@@ -145,12 +142,7 @@ def cpu_job(seconds: float) -> str:
 def stop_cpu_jobs() -> Iterator[None]:
     """A job outlives its test (and its server) by design: stop it after the test."""
     yield
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and JOB_TAG.encode() in cmdline(int(entry.name)):
-            try:
-                os.kill(int(entry.name), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    kill_leftovers(running_with(JOB_TAG.encode()))
 
 
 def test_a_detached_cpu_job_holds_the_server_and_a_sleeping_one_does_not(
